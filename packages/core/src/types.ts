@@ -1,0 +1,163 @@
+/** Environment variables as a plain object (`process.env` on Node, Worker bindings on Cloudflare). */
+export type FalgateEnv = Readonly<Record<string, unknown>>;
+
+/** Who is calling, as decided by the `authorize` hook. */
+export interface Principal {
+  /** A stable id for the caller (user id, session id, API client id). */
+  id: string;
+  /**
+   * Endpoint patterns this principal may use, narrowing (never widening) `allowedEndpoints`.
+   * Same syntax as `allowedEndpoints`. Omit for "whatever the proxy allows".
+   */
+  endpoints?: readonly string[];
+  /** Free-form data passed to hooks (plan, org, ...). */
+  data?: Readonly<Record<string, unknown>>;
+}
+
+/** What a hook or resolver gets to know about the request in flight. */
+export interface RequestContext {
+  request: Request;
+  env: FalgateEnv;
+}
+
+/** Decides who may call: return a principal to allow, `null`/`undefined`/`false` to answer 401, or throw a `FalgateError`. */
+export type AuthorizeHook = (
+  request: Request,
+  ctx: { env: FalgateEnv },
+) => Principal | null | undefined | false | Promise<Principal | null | undefined | false>;
+
+/** Resolves the fal key (`key_id:key_secret`) at request time. */
+export type CredentialsResolver = (ctx: RequestContext & { principal: Principal }) => string | undefined | Promise<string | undefined>;
+
+/** A fetch-compatible transport (the global `fetch`, undici's, a Worker's). */
+export type FetchLike = (input: Request | string | URL, init?: RequestInit) => Promise<Response>;
+
+/** A structured logger; falgate never passes secrets to it. */
+export interface Logger {
+  debug?(message: string, fields?: Record<string, unknown>): void;
+  info?(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** A host + path rule for `x-fal-target-url`. */
+export interface TargetRule {
+  /** Exact host name (lowercase, no port, no trailing dot), e.g. `queue.fal.run`. */
+  host: string;
+  /**
+   * Allowed paths: `"/**"` for any path, an exact path (`"/tokens/"`), or a prefix ending in `/**`.
+   * @default ["/**"]
+   */
+  paths?: readonly string[];
+}
+
+/** CORS for browsers on other origins (only for origins in `allowedOrigins`). */
+export interface CorsOptions {
+  /** Send `Access-Control-Allow-Credentials: true`. @default true */
+  credentials?: boolean;
+  /** Preflight cache lifetime in seconds. @default 600 */
+  maxAge?: number;
+  /** Extra request headers to allow in preflights. @default [] */
+  allowHeaders?: readonly string[];
+}
+
+/** Timeouts in milliseconds; `0` disables one. */
+export interface TimeoutOptions {
+  /** From sending the request until upstream answers with headers. @default 300_000 */
+  headers?: number;
+  /** Longest silence between two chunks of a streamed upstream body (fal sends SSE keep-alives every 15 s). @default 60_000 */
+  idle?: number;
+}
+
+/** What the `onRequest` hook sees, before forwarding. */
+export interface RequestInfo {
+  principal: Principal;
+  method: string;
+  /** The validated target URL (what the client asked for, never the upstream override). */
+  target: URL;
+  /** `owner/app[/path]`, or `null` for non-app targets (tokens, storage). */
+  endpointId: string | null;
+  request: Request;
+}
+
+/** What the `onResponse` hook sees, when the answer is complete (body fully sent or failed). */
+export interface ResponseInfo extends Omit<RequestInfo, "request"> {
+  status: number;
+  durationMs: number;
+  /** Request body bytes forwarded upstream. */
+  bytesIn: number;
+  /** Response body bytes sent to the client. */
+  bytesOut: number;
+  requestId: string | null;
+  /** Set when the stream to the client ended with an error (upstream dropped, idle timeout, client gone). */
+  error?: string;
+}
+
+/** Options of the fal token interception (`POST https://rest.fal.ai/tokens/`). */
+export interface FalTokenOptions {
+  /** Largest `token_expiration` (seconds) a browser may ask fal for. @default 120 */
+  maxExpiration?: number;
+}
+
+/** Every option of `createFalgate`; each has a documented default. */
+export interface FalgateOptions {
+  /**
+   * The fal key, or a resolver called per request. Falls back to `env.FAL_KEY`, then
+   * `env.FAL_KEY_ID` + `env.FAL_KEY_SECRET`. A missing key answers `missing_credentials`.
+   */
+  credentials?: string | CredentialsResolver;
+  /** Default environment (options win over env). Adapters may pass a per-request env too. @default {} */
+  env?: FalgateEnv;
+  /**
+   * Decides who may call. Without it only same-origin browser calls (and `allowedOrigins`) pass,
+   * and a warning is logged once.
+   */
+  authorize?: AuthorizeHook;
+  /**
+   * Let anyone call (local development only). Logged as a warning at creation.
+   * @default false
+   */
+  allowUnauthenticated?: boolean;
+  /**
+   * Browser origins (e.g. `https://app.example.com`) allowed to call cross-origin, with CORS.
+   * Requests carrying any other cross-site `Origin` are refused with `origin_not_allowed`.
+   * @default []
+   */
+  allowedOrigins?: readonly string[];
+  /** CORS details for `allowedOrigins`. @default { credentials: true, maxAge: 600 } */
+  cors?: CorsOptions;
+  /**
+   * App id patterns the proxy may call (`fal-ai/flux/*`, `fal-ai/fast-sdxl`, `workflows/me/*`).
+   * Applied to every method and host. Omit to allow every app on the allowed target hosts.
+   */
+  allowedEndpoints?: readonly string[];
+  /** Hosts and paths `x-fal-target-url` may point at. @default DEFAULT_TARGETS */
+  allowedTargets?: readonly TargetRule[];
+  /** Origins (`https://hooks.example.com`) accepted in the `fal_webhook` query parameter. @default [] */
+  webhookOrigins?: readonly string[];
+  /** Request headers forwarded to fal besides `content-type`, `accept`, `content-length`. @default DEFAULT_FORWARD_HEADERS */
+  forwardHeaders?: readonly string[];
+  /** Largest request body in bytes; larger bodies answer 413. @default 33_554_432 (32 MiB) */
+  maxBodySize?: number;
+  /** Upstream timeouts. */
+  timeouts?: TimeoutOptions;
+  /** The transport used to reach fal. @default globalThis.fetch */
+  fetch?: FetchLike;
+  /**
+   * Send traffic for fal hosts to another origin (a local mock, staging). Policy still applies to
+   * the URL the client asked for. A string origin keeps path and query and sends the original host
+   * in `x-falgate-upstream-host`; a function maps each validated target URL.
+   */
+  upstream?: string | ((target: URL) => URL | string);
+  /** Where falgate logs (never secrets). @default console-backed warn/error logger */
+  logger?: Logger;
+  /** Called before forwarding; may throw a `FalgateError` (e.g. `rate_limited`) to refuse. */
+  onRequest?: (info: RequestInfo) => void | Promise<void>;
+  /** Called once per request when the answer is complete. Errors thrown here are logged, never sent. */
+  onResponse?: (info: ResponseInfo) => void | Promise<void>;
+  /** The fal token interception (realtime / client-mode streams). */
+  falTokens?: FalTokenOptions;
+}
+
+/** A falgate request handler: a fetch handler with an optional per-request env (Workers). */
+export type FalgateHandler = (request: Request, env?: FalgateEnv) => Promise<Response>;
