@@ -1,0 +1,82 @@
+import type { ResolvedConfig } from "./config.js";
+import { FalgateError } from "./errors.js";
+import type { FalgateEnv, Principal } from "./types.js";
+
+/** The principal given to every caller when `allowUnauthenticated` is on or the same-origin default admits them. */
+export const ANONYMOUS: Principal = Object.freeze({ id: "anonymous" });
+
+/** Where a request comes from, as far as the browser tells us. */
+export interface OriginVerdict {
+  /** The `Origin` header when it is an allowed cross-origin caller (CORS headers go back to it). */
+  corsOrigin: string | null;
+  /** True when the browser says the call is same-origin. */
+  sameOrigin: boolean;
+}
+
+/**
+ * Refuses cross-site browser calls from origins not in `allowedOrigins` (CSRF and cross-site use of the
+ * key). Requests without `Origin` and `Sec-Fetch-Site` (servers, curl) are not browser calls: they pass
+ * here and face `authorize`.
+ */
+export function checkOrigin(request: Request, config: ResolvedConfig): OriginVerdict {
+  const origin = request.headers.get("origin");
+  const site = request.headers.get("sec-fetch-site");
+  // Sec-Fetch-Site is set by the browser and cannot be forged by page scripts; it also survives reverse
+  // proxies that make request.url differ from what the browser sees.
+  if (site === "same-origin") return { corsOrigin: null, sameOrigin: true };
+  if (origin !== null) {
+    if (origin === ownOrigin(request)) return { corsOrigin: null, sameOrigin: true };
+    if (config.allowedOrigins.has(origin)) return { corsOrigin: origin, sameOrigin: false };
+    throw new FalgateError(
+      "origin_not_allowed",
+      `Origin ${truncate(origin)} is not allowed to use this proxy. Add it to \`allowedOrigins\` to allow it.`,
+    );
+  }
+  if (site === "cross-site" || site === "same-site") {
+    throw new FalgateError(
+      "origin_not_allowed",
+      "Cross-site request without an Origin header refused. Add the calling origin to `allowedOrigins`.",
+    );
+  }
+  return { corsOrigin: null, sameOrigin: false };
+}
+
+/** Runs the `authorize` hook, or the same-origin default; returns the principal or throws 401/403. */
+export async function authenticate(
+  request: Request,
+  env: FalgateEnv,
+  config: ResolvedConfig,
+  verdict: OriginVerdict,
+): Promise<Principal> {
+  if (config.authorize) {
+    const principal = await config.authorize(request, { env });
+    if (!principal) {
+      throw new FalgateError("unauthenticated", "Sign in to use this proxy: the `authorize` hook refused the request.");
+    }
+    if (typeof principal.id !== "string" || principal.id === "") {
+      throw new FalgateError("internal_error", "The `authorize` hook returned a principal without an id.");
+    }
+    return principal;
+  }
+  if (config.allowUnauthenticated) return ANONYMOUS;
+  if (verdict.sameOrigin || verdict.corsOrigin !== null) return ANONYMOUS;
+  throw new FalgateError(
+    "unauthenticated",
+    "No `authorize` hook is configured, so only same-origin browser requests (or `allowedOrigins`) are accepted. " +
+      "Configure `authorize`, or `allowUnauthenticated` for local development.",
+  );
+}
+
+/** The origin of the URL this request was made to (what the browser calls "same origin"). */
+function ownOrigin(request: Request): string | null {
+  try {
+    return new URL(request.url).origin;
+  } catch {
+    return null;
+  }
+}
+
+function truncate(value: string): string {
+  const clean = value.replace(/[^\x20-\x7e]/g, "?");
+  return JSON.stringify(clean.length > 100 ? `${clean.slice(0, 100)}…` : clean);
+}

@@ -1,0 +1,99 @@
+import { FalgateError } from "./errors.js";
+
+/** Byte counters shared between the forwarder and its streams. */
+export interface BodyMeter {
+  bytes: number;
+  /** Set when the request body passed the cap. */
+  tooLarge: boolean;
+}
+
+/** Passes a request body through, counting bytes and failing the stream past `max` bytes (0 = no cap). */
+export function capBody(body: ReadableStream<Uint8Array>, max: number, meter: BodyMeter): ReadableStream<Uint8Array> {
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        meter.bytes += chunk.byteLength;
+        if (max > 0 && meter.bytes > max) {
+          meter.tooLarge = true;
+          controller.error(tooLarge(max));
+          return;
+        }
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+}
+
+/** The 413 error for a body over `max` bytes. */
+export function tooLarge(max: number): FalgateError {
+  return new FalgateError(
+    "payload_too_large",
+    `Request body exceeds the ${max} byte limit of this proxy (option \`maxBodySize\`).`,
+  );
+}
+
+/** How a relayed response body ended. */
+export type BodyEnd = { kind: "done" } | { kind: "cancelled"; reason: unknown } | { kind: "failed"; error: unknown };
+
+/**
+ * Relays an upstream body to the client without buffering: counts bytes, enforces an idle timeout (longest
+ * silence between chunks) and reports once how the stream ended. Cancelling it (client gone) cancels upstream.
+ */
+export function relayBody(
+  source: ReadableStream<Uint8Array>,
+  options: { idleTimeout: number; onIdle: () => void; onEnd: (end: BodyEnd, bytes: number) => void },
+): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  let bytes = 0;
+  let ended = false;
+  let lastChunk = Date.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+
+  const finish = (end: BodyEnd) => {
+    if (ended) return;
+    ended = true;
+    if (timer !== undefined) clearTimeout(timer);
+    options.onEnd(end, bytes);
+  };
+  // One timer per stream, re-armed lazily: a chunk only records its time, so the hot path stays a store.
+  const arm = (delay: number) => {
+    timer = setTimeout(() => {
+      const silent = Date.now() - lastChunk;
+      if (silent >= options.idleTimeout) {
+        options.onIdle();
+        return;
+      }
+      arm(options.idleTimeout - silent);
+    }, delay);
+  };
+
+  return new ReadableStream<Uint8Array>(
+    {
+      start() {
+        if (options.idleTimeout > 0) arm(options.idleTimeout);
+      },
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (done) {
+            finish({ kind: "done" });
+            controller.close();
+            return;
+          }
+          lastChunk = Date.now();
+          bytes += value.byteLength;
+          controller.enqueue(value);
+        } catch (error) {
+          finish({ kind: "failed", error });
+          controller.error(error);
+        }
+      },
+      cancel(reason) {
+        finish({ kind: "cancelled", reason });
+        return reader.cancel(reason).catch(() => undefined);
+      },
+    },
+    // highWaterMark 0: read upstream only when the client pulls, so a slow client slows the upstream read.
+    { highWaterMark: 0 },
+  );
+}
