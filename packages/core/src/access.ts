@@ -51,7 +51,10 @@ export async function authenticate(
   if (config.authorize) {
     const principal = await config.authorize(request, { env });
     if (!principal) {
-      throw new FalgateError("unauthenticated", "Sign in to use this proxy: the `authorize` hook refused the request.");
+      throw new FalgateError(
+        "unauthenticated",
+        "Sign in to use this proxy: the `authorize` hook refused the request.",
+      );
     }
     if (typeof principal.id !== "string" || principal.id === "") {
       throw new FalgateError("internal_error", "The `authorize` hook returned a principal without an id.");

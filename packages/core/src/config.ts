@@ -1,11 +1,11 @@
 import { DEFAULT_FORWARD_HEADERS } from "./headers.js";
 import { consoleLogger } from "./logger.js";
 import {
+  compileEndpointPolicy,
+  compileTargetPolicy,
   DEFAULT_TARGETS,
   type EndpointPolicy,
   type TargetPolicy,
-  compileEndpointPolicy,
-  compileTargetPolicy,
 } from "./policy/index.js";
 import type {
   AuthorizeHook,
@@ -65,7 +65,8 @@ function normaliseOrigin(option: string, value: string): string {
   } catch {
     fail(option, `has an entry that is not an origin: ${JSON.stringify(value)}`);
   }
-  if (url.protocol !== "https:" && url.protocol !== "http:") fail(option, `entries must be http(s) origins: ${value}`);
+  if (url.protocol !== "https:" && url.protocol !== "http:")
+    fail(option, `entries must be http(s) origins: ${value}`);
   if (url.origin !== value.replace(/\/$/, "")) {
     fail(option, `entries must be bare origins like "https://app.example.com", got ${JSON.stringify(value)}`);
   }
@@ -84,12 +85,15 @@ export function resolveConfig(options: FalgateOptions): ResolvedConfig {
   if (options.authorize !== undefined && typeof options.authorize !== "function") {
     fail("authorize", "must be a function");
   }
-  const allowedOrigins = new Set((options.allowedOrigins ?? []).map((o) => normaliseOrigin("allowedOrigins", o)));
+  const allowedOrigins = new Set(
+    (options.allowedOrigins ?? []).map((o) => normaliseOrigin("allowedOrigins", o)),
+  );
   const webhookOrigins = (options.webhookOrigins ?? []).map((o) => normaliseOrigin("webhookOrigins", o));
   const forward = new Set<string>();
   for (const name of options.forwardHeaders ?? DEFAULT_FORWARD_HEADERS) {
     const lower = String(name).toLowerCase();
-    if (!HEADER_NAME.test(lower)) fail("forwardHeaders", `has an invalid header name: ${JSON.stringify(name)}`);
+    if (!HEADER_NAME.test(lower))
+      fail("forwardHeaders", `has an invalid header name: ${JSON.stringify(name)}`);
     if (lower === "authorization" || lower === "cookie" || lower === "x-fal-target-url" || lower === "host") {
       fail("forwardHeaders", `must not contain ${lower}: falgate sets or strips it`);
     }

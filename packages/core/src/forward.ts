@@ -12,7 +12,13 @@ export interface ForwardCall {
   /** Replacement request body (e.g. a policed token request); `undefined` streams the original one. */
   body?: Uint8Array<ArrayBuffer> | string;
   /** Called once when the answer is complete (or failed) with status and byte counts. */
-  onEnd?: (result: { status: number; bytesIn: number; bytesOut: number; requestId: string | null; error?: string }) => void;
+  onEnd?: (result: {
+    status: number;
+    bytesIn: number;
+    bytesOut: number;
+    requestId: string | null;
+    error?: string;
+  }) => void;
 }
 
 const NULL_BODY_STATUS = new Set([101, 103, 204, 205, 304]);
@@ -57,7 +63,8 @@ export async function forward(call: ForwardCall, config: ResolvedConfig): Promis
   if (hasBody) {
     if (call.body !== undefined) {
       body = call.body;
-      meter.bytes = typeof call.body === "string" ? new TextEncoder().encode(call.body).byteLength : call.body.byteLength;
+      meter.bytes =
+        typeof call.body === "string" ? new TextEncoder().encode(call.body).byteLength : call.body.byteLength;
       headers.delete("content-length");
     } else if (request.body) {
       body = capBody(request.body, config.maxBodySize, meter);
@@ -96,7 +103,12 @@ export async function forward(call: ForwardCall, config: ResolvedConfig): Promis
     upstream = await config.fetch(url, init);
   } catch (error) {
     release();
-    throw mapFetchError(error, { timedOut, meter, maxBodySize: config.maxBodySize, clientGone: request.signal.aborted }, config, key);
+    throw mapFetchError(
+      error,
+      { timedOut, meter, maxBodySize: config.maxBodySize, clientGone: request.signal.aborted },
+      config,
+      key,
+    );
   } finally {
     if (headersTimer !== undefined) clearTimeout(headersTimer);
   }
@@ -145,12 +157,17 @@ function mapFetchError(
   if (state.timedOut) return new FalgateError("upstream_timeout", "fal did not answer in time.");
   if (state.clientGone) return new FalgateError("upstream_error", "The client closed the request.");
   const code = errorCode(error);
-  config.logger.warn("upstream request failed", { code: code ?? "unknown", detail: redact(describe(error), key) });
+  config.logger.warn("upstream request failed", {
+    code: code ?? "unknown",
+    detail: redact(describe(error), key),
+  });
   if (code && CONNECT_TIMEOUTS.has(code)) {
     return new FalgateError("upstream_timeout", "Could not connect to fal in time.", { cause: code });
   }
   if (code && CONNECT_ERRORS.has(code)) {
-    return new FalgateError("upstream_unreachable", "Could not reach fal; the request was not sent.", { cause: code });
+    return new FalgateError("upstream_unreachable", "Could not reach fal; the request was not sent.", {
+      cause: code,
+    });
   }
   return new FalgateError("upstream_error", "The connection to fal failed.", { cause: code });
 }

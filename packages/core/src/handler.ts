@@ -1,7 +1,7 @@
 import { authenticate, checkOrigin } from "./access.js";
 import { type ResolvedConfig, resolveConfig } from "./config.js";
 import { applyCors, preflightResponse } from "./cors.js";
-import { FalgateError, errorResponse } from "./errors.js";
+import { errorResponse, FalgateError } from "./errors.js";
 import { forward } from "./forward.js";
 import { checkWebhook, classifyTarget } from "./policy/index.js";
 import type { FalgateEnv, FalgateHandler, FalgateOptions, Principal } from "./types.js";
@@ -23,7 +23,11 @@ export function createFalgate(options: FalgateOptions = {}): FalgateHandler {
     try {
       const verdict = checkOrigin(request, config);
       corsOrigin = verdict.corsOrigin;
-      if (request.method === "OPTIONS" && corsOrigin !== null && request.headers.has("access-control-request-method")) {
+      if (
+        request.method === "OPTIONS" &&
+        corsOrigin !== null &&
+        request.headers.has("access-control-request-method")
+      ) {
         return preflightResponse(corsOrigin, config);
       }
       if (!METHODS.has(request.method)) {
@@ -38,14 +42,24 @@ export function createFalgate(options: FalgateOptions = {}): FalgateHandler {
       return response;
     } catch (error) {
       if (!(error instanceof FalgateError)) {
-        config.logger.error("unexpected error in falgate", { error: error instanceof Error ? error.name : typeof error });
+        config.logger.error("unexpected error in falgate", {
+          error: error instanceof Error ? error.name : typeof error,
+        });
       }
-      return errorResponse(error, corsOrigin !== null ? applyCors(new Headers(), corsOrigin, config) : undefined);
+      return errorResponse(
+        error,
+        corsOrigin !== null ? applyCors(new Headers(), corsOrigin, config) : undefined,
+      );
     }
   };
 }
 
-async function proxy(request: Request, env: FalgateEnv, principal: Principal, config: ResolvedConfig): Promise<Response> {
+async function proxy(
+  request: Request,
+  env: FalgateEnv,
+  principal: Principal,
+  config: ResolvedConfig,
+): Promise<Response> {
   const target = config.targets.parse(request.headers.get("x-fal-target-url"));
   const fal = classifyTarget(target);
   checkWebhook(target, config.webhookOrigins);
@@ -71,7 +85,9 @@ async function proxy(request: Request, env: FalgateEnv, principal: Principal, co
         if (!onResponse) return;
         const { error, ...rest } = result;
         Promise.resolve()
-          .then(() => onResponse({ ...base, ...rest, ...(error ? { error } : {}), durationMs: Date.now() - startedAt }))
+          .then(() =>
+            onResponse({ ...base, ...rest, ...(error ? { error } : {}), durationMs: Date.now() - startedAt }),
+          )
           .catch((hookError: unknown) =>
             config.logger.error("onResponse hook failed", {
               error: hookError instanceof Error ? hookError.message : String(hookError),
@@ -84,13 +100,23 @@ async function proxy(request: Request, env: FalgateEnv, principal: Principal, co
 }
 
 /** Resolves the fal key: option (string or resolver), then `FAL_KEY`, then `FAL_KEY_ID` + `FAL_KEY_SECRET`. */
-async function resolveKey(request: Request, env: FalgateEnv, principal: Principal, config: ResolvedConfig): Promise<string> {
+async function resolveKey(
+  request: Request,
+  env: FalgateEnv,
+  principal: Principal,
+  config: ResolvedConfig,
+): Promise<string> {
   const { credentials } = config;
   let key: unknown;
   if (typeof credentials === "function") key = await credentials({ request, env, principal });
   else if (credentials !== undefined) key = credentials;
   else if (typeof env.FAL_KEY === "string" && env.FAL_KEY !== "") key = env.FAL_KEY;
-  else if (typeof env.FAL_KEY_ID === "string" && typeof env.FAL_KEY_SECRET === "string" && env.FAL_KEY_ID && env.FAL_KEY_SECRET) {
+  else if (
+    typeof env.FAL_KEY_ID === "string" &&
+    typeof env.FAL_KEY_SECRET === "string" &&
+    env.FAL_KEY_ID &&
+    env.FAL_KEY_SECRET
+  ) {
     key = `${env.FAL_KEY_ID}:${env.FAL_KEY_SECRET}`;
   }
   if (typeof key !== "string" || key.trim() === "" || key === "undefined") {

@@ -38,7 +38,11 @@ const HOP_BY_HOP = new Set([
 const RESPONSE_DENY = new Set(["set-cookie", "set-cookie2", "alt-svc"]);
 
 /** Builds the upstream request headers from an allowlist: the browser's Authorization and cookies never pass. */
-export function upstreamRequestHeaders(incoming: Headers, forward: ReadonlySet<string>, hasBody: boolean): Headers {
+export function upstreamRequestHeaders(
+  incoming: Headers,
+  forward: ReadonlySet<string>,
+  hasBody: boolean,
+): Headers {
   const out = new Headers();
   for (const name of CONTENT_HEADERS) {
     const value = incoming.get(name);

@@ -8,7 +8,11 @@ export interface BodyMeter {
 }
 
 /** Passes a request body through, counting bytes and failing the stream past `max` bytes (0 = no cap). */
-export function capBody(body: ReadableStream<Uint8Array>, max: number, meter: BodyMeter): ReadableStream<Uint8Array> {
+export function capBody(
+  body: ReadableStream<Uint8Array>,
+  max: number,
+  meter: BodyMeter,
+): ReadableStream<Uint8Array> {
   return body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
@@ -33,7 +37,10 @@ export function tooLarge(max: number): FalgateError {
 }
 
 /** How a relayed response body ended. */
-export type BodyEnd = { kind: "done" } | { kind: "cancelled"; reason: unknown } | { kind: "failed"; error: unknown };
+export type BodyEnd =
+  | { kind: "done" }
+  | { kind: "cancelled"; reason: unknown }
+  | { kind: "failed"; error: unknown };
 
 /**
  * Relays an upstream body to the client without buffering: counts bytes, enforces an idle timeout (longest

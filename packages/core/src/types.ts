@@ -27,7 +27,9 @@ export type AuthorizeHook = (
 ) => Principal | null | undefined | false | Promise<Principal | null | undefined | false>;
 
 /** Resolves the fal key (`key_id:key_secret`) at request time. */
-export type CredentialsResolver = (ctx: RequestContext & { principal: Principal }) => string | undefined | Promise<string | undefined>;
+export type CredentialsResolver = (
+  ctx: RequestContext & { principal: Principal },
+) => string | undefined | Promise<string | undefined>;
 
 /** A fetch-compatible transport (the global `fetch`, undici's, a Worker's). */
 export type FetchLike = (input: Request | string | URL, init?: RequestInit) => Promise<Response>;

@@ -1,6 +1,14 @@
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { gzipSync } from "node:zlib";
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vitest";
-import { type FalgateOptions, type Logger, type ResponseInfo, createFalgate, FalgateError } from "../src/index.js";
+import {
+  createFalgate,
+  FalgateError,
+  type FalgateOptions,
+  type Logger,
+  type ResponseInfo,
+} from "../src/index.js";
 import { type Route, startUpstream } from "./upstream.js";
 
 const KEY = "test-key-id:test-key-secret-0123456789";
@@ -18,6 +26,15 @@ afterEach(() => {
   upstream.seen.length = 0;
   route = (_req, res) => res.end("{}");
 });
+
+/** A loopback URL on which nothing listens (bound, then released). */
+async function closedPortUrl(): Promise<string> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return `http://127.0.0.1:${port}`;
+}
 
 function silentLogger(): Logger & { lines: string[] } {
   const lines: string[] = [];
@@ -43,7 +60,12 @@ function gate(options: FalgateOptions = {}) {
 function call(target: string | null, init: RequestInit & { headers?: Record<string, string> } = {}) {
   const headers: Record<string, string> = { "content-type": "application/json", ...(init.headers ?? {}) };
   if (target !== null) headers["x-fal-target-url"] = target;
-  return new Request(PROXY, { method: "POST", ...init, headers, ...(init.body instanceof ReadableStream ? { duplex: "half" } : {}) } as RequestInit);
+  return new Request(PROXY, {
+    method: "POST",
+    ...init,
+    headers,
+    ...(init.body instanceof ReadableStream ? { duplex: "half" } : {}),
+  } as RequestInit);
 }
 
 async function errorOf(response: Response) {
@@ -65,22 +87,32 @@ describe("who may call", () => {
 
   test("no authorize hook: same-origin browser calls pass (Sec-Fetch-Site or matching Origin)", async () => {
     const h = gate({ allowUnauthenticated: false });
-    const a = await h(call("https://fal.run/fal-ai/flux/dev", { body: "{}", headers: { "sec-fetch-site": "same-origin" } }));
+    const a = await h(
+      call("https://fal.run/fal-ai/flux/dev", { body: "{}", headers: { "sec-fetch-site": "same-origin" } }),
+    );
     expect(a.status).toBe(200);
-    const b = await h(call("https://fal.run/fal-ai/flux/dev", { body: "{}", headers: { origin: "http://app.test" } }));
+    const b = await h(
+      call("https://fal.run/fal-ai/flux/dev", { body: "{}", headers: { origin: "http://app.test" } }),
+    );
     expect(b.status).toBe(200);
     expect(upstream.seen).toHaveLength(2);
   });
 
   test("cross-site origins are refused unless allowed, and allowed ones get CORS headers", async () => {
     const h = gate({ allowUnauthenticated: false, allowedOrigins: ["https://ok.example"] });
-    const bad = await h(call("https://fal.run/fal-ai/flux/dev", { body: "{}", headers: { origin: "https://evil.example" } }));
+    const bad = await h(
+      call("https://fal.run/fal-ai/flux/dev", { body: "{}", headers: { origin: "https://evil.example" } }),
+    );
     expect(bad.status).toBe(403);
     expect((await errorOf(bad)).code).toBe("origin_not_allowed");
     expect(bad.headers.get("access-control-allow-origin")).toBeNull();
-    const siteOnly = await h(call("https://fal.run/fal-ai/flux/dev", { body: "{}", headers: { "sec-fetch-site": "cross-site" } }));
+    const siteOnly = await h(
+      call("https://fal.run/fal-ai/flux/dev", { body: "{}", headers: { "sec-fetch-site": "cross-site" } }),
+    );
     expect(siteOnly.status).toBe(403);
-    const ok = await h(call("https://fal.run/fal-ai/flux/dev", { body: "{}", headers: { origin: "https://ok.example" } }));
+    const ok = await h(
+      call("https://fal.run/fal-ai/flux/dev", { body: "{}", headers: { origin: "https://ok.example" } }),
+    );
     expect(ok.status).toBe(200);
     expect(ok.headers.get("access-control-allow-origin")).toBe("https://ok.example");
     expect(ok.headers.get("access-control-allow-credentials")).toBe("true");
@@ -105,7 +137,10 @@ describe("who may call", () => {
     expect(pre.headers.get("access-control-allow-headers")).toContain("x-fal-target-url");
     expect(pre.headers.get("access-control-max-age")).toBe("42");
     const bad = await h(
-      new Request(PROXY, { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "POST" } }),
+      new Request(PROXY, {
+        method: "OPTIONS",
+        headers: { origin: "https://evil.example", "access-control-request-method": "POST" },
+      }),
     );
     expect(bad.status).toBe(403);
     expect(upstream.seen).toHaveLength(0);
@@ -115,13 +150,19 @@ describe("who may call", () => {
     const h = gate({
       allowUnauthenticated: false,
       authorize: (req) =>
-        req.headers.get("authorization") === "Bearer good" ? { id: "u1", endpoints: ["fal-ai/fast-sdxl"] } : null,
+        req.headers.get("authorization") === "Bearer good"
+          ? { id: "u1", endpoints: ["fal-ai/fast-sdxl"] }
+          : null,
     });
     const anon = await h(call("https://fal.run/fal-ai/fast-sdxl", { body: "{}" }));
     expect(anon.status).toBe(401);
-    const ok = await h(call("https://fal.run/fal-ai/fast-sdxl", { body: "{}", headers: { authorization: "Bearer good" } }));
+    const ok = await h(
+      call("https://fal.run/fal-ai/fast-sdxl", { body: "{}", headers: { authorization: "Bearer good" } }),
+    );
     expect(ok.status).toBe(200);
-    const other = await h(call("https://fal.run/fal-ai/flux/dev", { body: "{}", headers: { authorization: "Bearer good" } }));
+    const other = await h(
+      call("https://fal.run/fal-ai/flux/dev", { body: "{}", headers: { authorization: "Bearer good" } }),
+    );
     expect(other.status).toBe(403);
     expect((await errorOf(other)).code).toBe("endpoint_not_allowed");
     expect(upstream.seen).toHaveLength(1);
@@ -145,7 +186,12 @@ describe("the key", () => {
     const res = await h(
       call("https://fal.run/fal-ai/flux/dev", {
         body: '{"prompt":"a cat"}',
-        headers: { authorization: "Bearer app-session", cookie: "sid=secret", "x-other": "1", "x-fal-queue-priority": "low" },
+        headers: {
+          authorization: "Bearer app-session",
+          cookie: "sid=secret",
+          "x-other": "1",
+          "x-fal-queue-priority": "low",
+        },
       }),
     );
     expect(res.status).toBe(200);
@@ -163,7 +209,10 @@ describe("the key", () => {
     const h = gate({ credentials: undefined, env: { FAL_KEY: "from-config-env" } });
     await h(call("https://fal.run/a/b", { body: "{}" }));
     await h(call("https://fal.run/a/b", { body: "{}" }), { FAL_KEY_ID: "id", FAL_KEY_SECRET: "secret" });
-    expect(upstream.seen.map((s) => s.headers.authorization)).toEqual(["Key from-config-env", "Key id:secret"]);
+    expect(upstream.seen.map((s) => s.headers.authorization)).toEqual([
+      "Key from-config-env",
+      "Key id:secret",
+    ]);
   });
 
   test("an async resolver gets the principal", async () => {
@@ -206,7 +255,7 @@ describe("the key", () => {
       const res = await h(call(t, { body: "{}" }));
       texts.push(JSON.stringify([...res.headers]), await res.text());
     }
-    const dead = gate({ upstream: "http://127.0.0.1:1" });
+    const dead = gate({ upstream: await closedPortUrl() });
     const res = await dead(call("https://fal.run/a/b", { body: "{}" }));
     texts.push(JSON.stringify([...res.headers]), await res.text());
     const all = texts.join("\n") + h.logger.lines.join("\n") + dead.logger.lines.join("\n");
@@ -256,17 +305,27 @@ describe("targets and endpoints", () => {
   });
 
   test("fal_webhook is refused unless its origin is configured", async () => {
-    const target = (hook: string) => `https://queue.fal.run/fal-ai/flux/dev?fal_webhook=${encodeURIComponent(hook)}`;
+    const target = (hook: string) =>
+      `https://queue.fal.run/fal-ai/flux/dev?fal_webhook=${encodeURIComponent(hook)}`;
     const refused = await gate()(call(target("https://hooks.example/fal"), { body: "{}" }));
     expect(refused.status).toBe(403);
     expect((await errorOf(refused)).code).toBe("webhook_not_allowed");
-    const ok = await gate({ webhookOrigins: ["https://hooks.example"] })(call(target("https://hooks.example/fal"), { body: "{}" }));
+    const ok = await gate({ webhookOrigins: ["https://hooks.example"] })(
+      call(target("https://hooks.example/fal"), { body: "{}" }),
+    );
     expect(ok.status).toBe(200);
-    expect(upstream.seen[0]?.url).toBe(`/fal-ai/flux/dev?fal_webhook=${encodeURIComponent("https://hooks.example/fal")}`);
+    expect(upstream.seen[0]?.url).toBe(
+      `/fal-ai/flux/dev?fal_webhook=${encodeURIComponent("https://hooks.example/fal")}`,
+    );
   });
 
   test("unsupported methods answer 405 with Allow", async () => {
-    const res = await gate()(new Request(PROXY, { method: "PROPFIND", headers: { "x-fal-target-url": "https://fal.run/a/b" } }).clone());
+    const res = await gate()(
+      new Request(PROXY, {
+        method: "PROPFIND",
+        headers: { "x-fal-target-url": "https://fal.run/a/b" },
+      }).clone(),
+    );
     expect(res.status).toBe(405);
     expect(res.headers.get("allow")).toContain("PATCH");
   }, 10_000);
@@ -288,7 +347,7 @@ describe("forwarding", () => {
       }),
     );
     expect(res.status).toBe(200);
-    expect(new Uint8Array(await res.arrayBuffer())).toEqual(bytes);
+    expect(Buffer.from(await res.arrayBuffer()).equals(Buffer.from(bytes))).toBe(true);
     expect(upstream.seen[0]?.headers["content-type"]).toBe("application/octet-stream");
     expect(upstream.seen[0]?.headers.accept).toBe("*/*");
   });
@@ -296,7 +355,11 @@ describe("forwarding", () => {
   test("multipart bodies pass untouched", async () => {
     const form = new FormData();
     form.set("file", new Blob([new Uint8Array([0, 1, 2, 255])]), "x.bin");
-    const request = new Request(PROXY, { method: "POST", body: form, headers: { "x-fal-target-url": "https://fal.run/a/b" } });
+    const request = new Request(PROXY, {
+      method: "POST",
+      body: form,
+      headers: { "x-fal-target-url": "https://fal.run/a/b" },
+    });
     const sent = await request.clone().arrayBuffer();
     await gate()(request);
     await upstream.seen[0]?.bodyDone;
@@ -321,7 +384,9 @@ describe("forwarding", () => {
     const res = await gate()(call("https://fal.run/fal-ai/flux/dev", { body: "{}" }));
     expect(res.status).toBe(422);
     expect(res.headers.get("x-fal-request-id")).toBe("req-9");
-    expect(await res.json()).toEqual({ detail: [{ loc: ["body", "prompt"], msg: "field required", type: "value_error.missing" }] });
+    expect(await res.json()).toEqual({
+      detail: [{ loc: ["body", "prompt"], msg: "field required", type: "value_error.missing" }],
+    });
   });
 
   test("hop-by-hop, Connection-named, set-cookie and upstream CORS headers are stripped", async () => {
@@ -343,10 +408,16 @@ describe("forwarding", () => {
   });
 
   test("a compressed answer is decoded once: no content-encoding or stale content-length reaches the client", async () => {
-    const json = JSON.stringify({ images: Array.from({ length: 50 }, (_, i) => ({ url: `https://cdn/${i}.png` })) });
+    const json = JSON.stringify({
+      images: Array.from({ length: 50 }, (_, i) => ({ url: `https://cdn/${i}.png` })),
+    });
     const gz = gzipSync(json);
     route = (_req, res) => {
-      res.writeHead(200, { "content-type": "application/json", "content-encoding": "gzip", "content-length": gz.length });
+      res.writeHead(200, {
+        "content-type": "application/json",
+        "content-encoding": "gzip",
+        "content-length": gz.length,
+      });
       res.end(gz);
     };
     const res = await gate()(call("https://fal.run/a/b", { body: "{}" }));
@@ -369,7 +440,10 @@ describe("forwarding", () => {
       res.end('data: {"done":true}\n\n');
     };
     const res = await gate()(
-      call("https://fal.run/fal-ai/flux/dev/stream", { body: "{}", headers: { accept: "application/json, text/event-stream" } }),
+      call("https://fal.run/fal-ai/flux/dev/stream", {
+        body: "{}",
+        headers: { accept: "application/json, text/event-stream" },
+      }),
     );
     expect(res.headers.get("content-type")).toBe("text/event-stream");
     const reader = res.body!.getReader();
@@ -377,7 +451,8 @@ describe("forwarding", () => {
     expect(new TextDecoder().decode(first.value)).toBe('data: {"partial":1}\n\n');
     finish();
     let rest = "";
-    for (let r = await reader.read(); !r.done; r = await reader.read()) rest += new TextDecoder().decode(r.value);
+    for (let r = await reader.read(); !r.done; r = await reader.read())
+      rest += new TextDecoder().decode(r.value);
     expect(rest).toBe('data: {"done":true}\n\n');
   });
 });
@@ -407,7 +482,7 @@ describe("limits, timeouts and failures", () => {
   });
 
   test("an unreachable upstream answers 502 upstream_unreachable", async () => {
-    const res = await gate({ upstream: "http://127.0.0.1:1" })(call("https://fal.run/a/b", { body: "{}" }));
+    const res = await gate({ upstream: await closedPortUrl() })(call("https://fal.run/a/b", { body: "{}" }));
     expect(res.status).toBe(502);
     expect((await errorOf(res)).code).toBe("upstream_unreachable");
   });
@@ -426,7 +501,9 @@ describe("limits, timeouts and failures", () => {
       res.write("data: 1\n\n"); // then silence
     };
     const onResponse = vi.fn<(info: ResponseInfo) => void>();
-    const res = await gate({ timeouts: { idle: 200 }, onResponse })(call("https://fal.run/a/b/stream", { body: "{}" }));
+    const res = await gate({ timeouts: { idle: 200 }, onResponse })(
+      call("https://fal.run/a/b/stream", { body: "{}" }),
+    );
     const reader = res.body!.getReader();
     await reader.read();
     await expect(reader.read()).rejects.toBeDefined();
@@ -471,7 +548,11 @@ describe("hooks and options", () => {
     );
     await res.text();
     await vi.waitFor(() => expect(onResponse).toHaveBeenCalledOnce());
-    expect(onRequest.mock.calls[0]?.[0]).toMatchObject({ principal: { id: "u42" }, endpointId: "fal-ai/flux/dev", method: "POST" });
+    expect(onRequest.mock.calls[0]?.[0]).toMatchObject({
+      principal: { id: "u42" },
+      endpointId: "fal-ai/flux/dev",
+      method: "POST",
+    });
     expect(onResponse.mock.calls[0]?.[0]).toMatchObject({
       principal: { id: "u42" },
       endpointId: "fal-ai/flux/dev",

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync, statSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { expect, test } from "vitest";
 
@@ -13,7 +13,10 @@ test("the core imports nothing from Node and never touches process or Buffer", (
   const files = sources(join(__dirname, "../src"));
   expect(files.length).toBeGreaterThan(5);
   for (const file of files) {
-    const text = readFileSync(file, "utf8");
+    // Code only: doc comments may show how an app passes process.env in.
+    const text = readFileSync(file, "utf8")
+      .replace(/\/\*[\s\S]*?\*\//g, "")
+      .replace(/^\s*\/\/.*$/gm, "");
     expect(text, file).not.toMatch(/from\s+["']node:/);
     expect(text, file).not.toMatch(/\bprocess\./);
     expect(text, file).not.toMatch(/\bBuffer\b/);

@@ -97,9 +97,11 @@ export async function resolveKey(key: TokenKey): Promise<ResolvedKey> {
     const bytes = secretBytes((key as SecretTokenKey).secret, "tokens.secret");
     return { kid: key.kid, alg: "HS256", verify: bytes, sign: bytes };
   }
-  const sign = key.privateKey === undefined ? null : await importPrivate(key.privateKey, key.alg);
-  const verify = key.publicKey !== undefined ? await importPublic(key.publicKey, key.alg) : await derivePublic(key, key.alg);
-  return { kid: key.kid, alg: key.alg, verify, sign };
+  const pair = key as KeyPairTokenKey;
+  const sign = pair.privateKey === undefined ? null : await importPrivate(pair.privateKey, pair.alg);
+  const verify =
+    pair.publicKey !== undefined ? await importPublic(pair.publicKey, pair.alg) : await derivePublic(pair, pair.alg);
+  return { kid: pair.kid, alg: pair.alg, verify, sign };
 }
 
 async function importPrivate(value: string | JWK | CryptoKey, alg: string): Promise<CryptoKey> {
