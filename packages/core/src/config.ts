@@ -58,7 +58,7 @@ function nonNegative(option: string, value: number | undefined, fallback: number
   return value;
 }
 
-function normaliseOrigin(option: string, value: string): string {
+function normaliseOrigin(option: string, value: string, httpsOnly = false): string {
   let url: URL;
   try {
     url = new URL(value);
@@ -88,7 +88,7 @@ export function resolveConfig(options: FalgateOptions): ResolvedConfig {
   const allowedOrigins = new Set(
     (options.allowedOrigins ?? []).map((o) => normaliseOrigin("allowedOrigins", o)),
   );
-  const webhookOrigins = (options.webhookOrigins ?? []).map((o) => normaliseOrigin("webhookOrigins", o));
+  const webhookOrigins = (options.webhookOrigins ?? []).map((o) => normaliseOrigin("webhookOrigins", o, true));
   const forward = new Set<string>();
   for (const name of options.forwardHeaders ?? DEFAULT_FORWARD_HEADERS) {
     const lower = String(name).toLowerCase();

@@ -584,6 +584,7 @@ describe("hooks and options", () => {
     [{ forwardHeaders: ["authorization"] }, "forwardHeaders"],
     [{ upstream: "ftp://x" }, "upstream"],
     [{ webhookOrigins: ["not an origin"] }, "webhookOrigins"],
+    [{ webhookOrigins: ["http://hooks.example"] }, "webhookOrigins"],
   ] as Array<[FalgateOptions, string]>)("bad option %j throws a TypeError naming %s", (options, name) => {
     expect(() => createFalgate(options)).toThrow(TypeError);
     expect(() => createFalgate(options)).toThrow(new RegExp(`\`${name.replace(".", "\\.")}\``));

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
 import { FalgateError, type FalgateErrorCode } from "../src/errors.js";
-import { DEFAULT_TARGETS, MAX_TARGET_LENGTH, compileTargetPolicy } from "../src/policy/index.js";
+import { compileTargetPolicy, DEFAULT_TARGETS, MAX_TARGET_LENGTH } from "../src/policy/index.js";
 import type { TargetRule } from "../src/types.js";
 
 const policy = compileTargetPolicy();
@@ -194,7 +194,11 @@ const attacks: Attack[] = [
   [".%2e", "https://fal.run/fal-ai/flux/.%2e/other", "invalid_target", /\.\. segments/],
   ["%2e", "https://fal.run/fal-ai/%2e/flux", "invalid_target", /\.\. segments/],
   ["..; to rest", "https://rest.fal.ai/tokens/../billing", "invalid_target", /\.\. segments/],
-  ["escape storage prefix", "https://rest.fal.ai/storage/upload/initiate/%2e%2e/%2e%2e/keys", "invalid_target"],
+  [
+    "escape storage prefix",
+    "https://rest.fal.ai/storage/upload/initiate/%2e%2e/%2e%2e/keys",
+    "invalid_target",
+  ],
   ["encoded dot inside a name", "https://fal.run/fal-ai/flux%2edev", "invalid_target", /encoded dots/],
   ["double-encoded dots", "https://fal.run/fal-ai/flux/%252e%252e/other", "invalid_target", /double percent/],
   // encoded slashes and backslashes
@@ -238,13 +242,27 @@ const attacks: Attack[] = [
   ["leading space", " https://fal.run/fal-ai/flux", "invalid_target", /whitespace/],
   ["trailing space", "https://fal.run/fal-ai/flux ", "invalid_target", /whitespace/],
   ["space in path", "https://fal.run/fal-ai/fl ux", "invalid_target", /whitespace/],
-  ["two headers joined", "https://fal.run/fal-ai/flux, https://evil.com/x", "invalid_target", /one x-fal-target-url/],
+  [
+    "two headers joined",
+    "https://fal.run/fal-ai/flux, https://evil.com/x",
+    "invalid_target",
+    /one x-fal-target-url/,
+  ],
   // IDN and punycode
   ["IDN with accent", "https://fál.run/fal-ai/flux", "invalid_target", /non-ASCII/],
   ["Cyrillic lookalike", "https://f\u0430l.run/fal-ai/flux", "invalid_target", /xn--/],
-  ["fullwidth letters (WHATWG maps them to fal.run)", "https://\uff46\uff41\uff4c.run/fal-ai/flux", "invalid_target"],
+  [
+    "fullwidth letters (WHATWG maps them to fal.run)",
+    "https://\uff46\uff41\uff4c.run/fal-ai/flux",
+    "invalid_target",
+  ],
   ["ideographic full stop (WHATWG maps it to .)", "https://fal\u3002run/fal-ai/flux", "invalid_target"],
-  ["punycode of the Cyrillic lookalike", "https://xn--fl-7kc.run/fal-ai/flux", "target_not_allowed", /xn--fl-7kc/],
+  [
+    "punycode of the Cyrillic lookalike",
+    "https://xn--fl-7kc.run/fal-ai/flux",
+    "target_not_allowed",
+    /xn--fl-7kc/,
+  ],
   ["punycode host", "https://xn--80ak6aa92e.com/fal-ai/flux", "target_not_allowed"],
   ["invalid punycode", "https://xn--zz.run/fal-ai/flux", "invalid_target", /not a valid URL/],
   ["non-ASCII path", "https://fal.run/fal-ai/flüx", "invalid_target", /non-ASCII/],
@@ -256,12 +274,21 @@ const attacks: Attack[] = [
   ["tokens without slash", "https://rest.fal.ai/tokens", "target_not_allowed", /path/],
   ["below tokens", "https://rest.fal.ai/tokens/abc", "target_not_allowed", /path/],
   ["below initiate", "https://rest.fal.ai/storage/upload/initiate/x", "target_not_allowed", /path/],
-  ["multipart complete", "https://rest.fal.ai/storage/upload/initiate-multipart/complete", "target_not_allowed"],
+  [
+    "multipart complete",
+    "https://rest.fal.ai/storage/upload/initiate-multipart/complete",
+    "target_not_allowed",
+  ],
   ["initiate lookalike", "https://rest.fal.ai/storage/upload/initiatex", "target_not_allowed"],
   ["uppercase path", "https://rest.fal.ai/TOKENS/", "target_not_allowed"],
   ["alpha keys", "https://rest.alpha.fal.ai/keys", "target_not_allowed"],
   // size
-  ["overlong", `https://fal.run/fal-ai/flux?p=${"a".repeat(MAX_TARGET_LENGTH)}`, "invalid_target", /at most 8192/],
+  [
+    "overlong",
+    `https://fal.run/fal-ai/flux?p=${"a".repeat(MAX_TARGET_LENGTH)}`,
+    "invalid_target",
+    /at most 8192/,
+  ],
 ];
 
 describe("target policy: attack table (each refused with the exact code, nothing returned)", () => {

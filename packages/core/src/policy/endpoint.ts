@@ -34,6 +34,8 @@ const narrowingCache = new WeakMap<readonly string[], readonly Pattern[]>();
  * Compiles `allowedEndpoints` once. Patterns: `owner/app` (that endpoint only), `owner/app/sub/path` (exact),
  * `owner/app/*` (any path below the app, one or more segments), `owner/*` (any app of the owner), and the same
  * after a `workflows/` or `comfy/` namespace. Omit `patterns` to allow every app; `[]` allows none.
+ * Patterns name endpoints, not URLs: `.../stream`, `.../realtime` and queue request URLs are understood by
+ * {@link classifyTarget}. Segments compare exactly (case-sensitive, no decoding): a mismatch can only refuse.
  * A bad pattern throws a `TypeError` naming `allowedEndpoints`.
  * @example
  * const policy = compileEndpointPolicy(["fal-ai/flux/*", "fal-ai/fast-sdxl", "workflows/me/*"]);

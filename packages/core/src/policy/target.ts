@@ -18,12 +18,22 @@ export const DEFAULT_TARGETS: readonly TargetRule[] = Object.freeze([
   Object.freeze({ host: "rest.alpha.fal.ai", paths: Object.freeze([...REST_PATHS]) }),
 ]);
 
-/** Validates `x-fal-target-url` values against the allowed hosts and paths. */
+/**
+ * Validates `x-fal-target-url` values against the allowed hosts and paths.
+ *
+ * Decisions: only absolute `https://` URLs of printable ASCII (IDN hosts in `xn--` form), at most 8 KiB; no
+ * userinfo, no backslash, no fragment (refused, not stripped); the default port only (an explicit `:443` is the
+ * same destination and WHATWG drops it, so it is accepted; any other port is refused); the host must equal a
+ * listed host exactly (IP literals, trailing dots and suffixes never do); the path must already be canonical (no
+ * `.`/`..` or empty segments, no encoded dot, slash, backslash, `%`, control or unreserved character), so what
+ * WHATWG parses is what the caller wrote. Scheme and host case are normalised; query characters WHATWG escapes
+ * (`'`, `"`, `<`, `>`) are escaped as any fetch would.
+ */
 export interface TargetPolicy {
   /**
-   * Parses the raw header once and returns the URL to fetch, exactly the object that was checked.
-   * Throws `FalgateError` `missing_target`, `invalid_target` (malformed or non-canonical) or
-   * `target_not_allowed` (host or path not listed).
+   * Parses the raw header once and returns the URL to fetch, exactly the object that was checked (a new one per
+   * call). Throws `FalgateError` `missing_target`; `invalid_target` (400: malformed, not https, a port,
+   * userinfo, non-canonical); `target_not_allowed` (403: host or path not listed, IP literal).
    */
   parse(raw: string | null): URL;
 }
@@ -56,7 +66,8 @@ function optionError(message: string): never {
 /** Compiles target rules once (default {@link DEFAULT_TARGETS}); a bad rule throws a `TypeError` naming `allowedTargets`. */
 export function compileTargetPolicy(rules: readonly TargetRule[] = DEFAULT_TARGETS): TargetPolicy {
   const hosts = compileRules(rules);
-  const hostList = [...hosts.keys()].join(", ");
+  const names = [...hosts.keys()];
+  const hostList = names.length > 6 ? `${names.slice(0, 6).join(", ")}, …` : names.join(", ");
   return {
     parse(raw: string | null): URL {
       const url = parseCanonicalHttpsUrl(raw);

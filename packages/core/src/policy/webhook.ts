@@ -37,6 +37,7 @@ export function checkWebhook(url: URL, webhookOrigins: readonly string[]): void 
  * non-ASCII or control characters, backslashes, userinfo, a host written other than canonically.
  */
 function parseStrictHttpsUrl(raw: string): URL {
+  if (raw === "") refuse("The fal_webhook value is empty; it must be an https:// URL.");
   if (!/^[\x21-\x7e]+$/.test(raw) || raw.includes("\\")) {
     refuse("The fal_webhook URL has a backslash, whitespace, control or non-ASCII character.");
   }

@@ -3,7 +3,7 @@ import { FalgateError, errorResponse, isFalgateError } from "../errors.js";
 import { classifyTarget } from "../policy/index.js";
 import { normaliseAppId } from "../tokens/apps.js";
 import { type FalgateTokenClaims, type TokenIssuer, type TokenOptions, createTokenIssuerResolver } from "../tokens/jwt.js";
-import type { FalgateEnv, FalgateOptions, Principal } from "../types.js";
+import type { FalgateEnv, FalgateOptions, Logger, Principal } from "../types.js";
 import { type TunnelRefusal, refusalFor } from "./close.js";
 import { type TunnelLimits, type TunnelOptions, resolveTunnelOptions } from "./options.js";
 
@@ -50,6 +50,8 @@ export type TunnelDecision =
 /** The portable tunnel policy: decides every upgrade; bindings only move bytes. */
 export interface TunnelGate {
   readonly limits: TunnelLimits;
+  /** falgate's logger, for the bindings (never given secrets). */
+  readonly logger: Logger;
   /** True when `pathname` is below the tunnel mount (a cheap check before any async work). */
   matches(pathname: string): boolean;
   /** Decides one upgrade request. Never throws. */
@@ -70,6 +72,7 @@ export function createTunnelGate(options: RealtimeOptions = {}): TunnelGate {
 
   const gate: TunnelGate = {
     limits,
+    logger: config.logger,
     matches: (pathname) => pathname.startsWith(prefix),
     async decide(request, env) {
       let url: URL;

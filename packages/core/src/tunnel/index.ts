@@ -18,5 +18,5 @@ export {
   checkTunnelOrigin,
   createTunnelGate,
 } from "./gate.js";
-export { DEFAULT_TUNNEL_PATH, type TunnelLimits, type TunnelOptions, resolveTunnelOptions } from "./options.js";
+export { DEFAULT_TUNNEL_PATH, type TunnelInfo, type TunnelLimits, type TunnelOptions, resolveTunnelOptions } from "./options.js";
 export { type Relay, type RelayEndInfo, type RelayEndReason, type RelayOptions, type RelayPeer, createRelay } from "./relay.js";

@@ -1,4 +1,13 @@
+import type { Principal } from "../types.js";
 import { type TunnelCounter, createMemoryTunnelCounter } from "./counter.js";
+import type { RelayEndInfo } from "./relay.js";
+
+/** Who a tunnel is for; given to the tunnel hooks. */
+export interface TunnelInfo {
+  principal: Principal;
+  /** `owner/app[/path]` as opened. */
+  app: string;
+}
 
 /** Options of the realtime WebSocket tunnel. Times are in milliseconds; `0` disables a timer. */
 export interface TunnelOptions {
@@ -24,6 +33,10 @@ export interface TunnelOptions {
   maxPerPrincipal?: number;
   /** Counts open tunnels for `maxPerPrincipal`. @default an in-memory counter (per instance) */
   counter?: TunnelCounter;
+  /** Called when both sides are open. Errors thrown here are logged. */
+  onOpen?: (info: TunnelInfo) => void;
+  /** Called once per accepted tunnel when it is over, with its counters. Errors thrown here are logged. */
+  onEnd?: (info: TunnelInfo & RelayEndInfo) => void;
 }
 
 /** Tunnel options after validation. */
@@ -39,6 +52,8 @@ export interface TunnelLimits {
   highWaterMark: number;
   maxPerPrincipal: number;
   counter: TunnelCounter;
+  onOpen: ((info: TunnelInfo) => void) | undefined;
+  onEnd: ((info: TunnelInfo & RelayEndInfo) => void) | undefined;
 }
 
 /** The default mount path, shared with the HTTP proxy route. */
@@ -78,5 +93,12 @@ export function resolveTunnelOptions(options: TunnelOptions = {}): TunnelLimits 
     highWaterMark: count("highWaterMark", options.highWaterMark, 1024 * 1024, 1),
     maxPerPrincipal: count("maxPerPrincipal", options.maxPerPrincipal, 5),
     counter: options.counter ?? createMemoryTunnelCounter(),
+    onOpen: hook("onOpen", options.onOpen),
+    onEnd: hook("onEnd", options.onEnd),
   };
+}
+
+function hook<T>(option: string, value: T | undefined): T | undefined {
+  if (value !== undefined && typeof value !== "function") fail(option, "must be a function");
+  return value;
 }
