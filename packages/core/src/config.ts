@@ -65,8 +65,9 @@ function normaliseOrigin(option: string, value: string, httpsOnly = false): stri
   } catch {
     fail(option, `has an entry that is not an origin: ${JSON.stringify(value)}`);
   }
-  if (url.protocol !== "https:" && url.protocol !== "http:")
-    fail(option, `entries must be http(s) origins: ${value}`);
+  if (url.protocol !== "https:" && (httpsOnly || url.protocol !== "http:")) {
+    fail(option, `entries must be ${httpsOnly ? "https" : "http(s)"} origins: ${value}`);
+  }
   if (url.origin !== value.replace(/\/$/, "")) {
     fail(option, `entries must be bare origins like "https://app.example.com", got ${JSON.stringify(value)}`);
   }
@@ -88,7 +89,9 @@ export function resolveConfig(options: FalgateOptions): ResolvedConfig {
   const allowedOrigins = new Set(
     (options.allowedOrigins ?? []).map((o) => normaliseOrigin("allowedOrigins", o)),
   );
-  const webhookOrigins = (options.webhookOrigins ?? []).map((o) => normaliseOrigin("webhookOrigins", o, true));
+  const webhookOrigins = (options.webhookOrigins ?? []).map((o) =>
+    normaliseOrigin("webhookOrigins", o, true),
+  );
   const forward = new Set<string>();
   for (const name of options.forwardHeaders ?? DEFAULT_FORWARD_HEADERS) {
     const lower = String(name).toLowerCase();
