@@ -1,1 +1,52 @@
-export {};
+import { createFalgate, type FalgateEnv, type FalgateHandler, type FalgateOptions } from "@falgate/core";
+
+export type { FalgateOptions } from "@falgate/core";
+
+/** The part of the Workers `ExecutionContext` falgate uses (kept local so no Workers types are required). */
+export interface WorkerContext {
+  waitUntil(promise: Promise<unknown>): void;
+}
+
+/** A module Worker: `export default createFalgateHandler(...)`. */
+export interface FalgateWorker<E extends object = FalgateEnv> {
+  fetch(request: Request, env: E, ctx?: WorkerContext): Promise<Response>;
+}
+
+/** Static options, or options built from the Worker bindings (read once per bindings object, not per request). */
+export type FalgateWorkerOptions<E extends object = FalgateEnv> =
+  | FalgateOptions
+  | ((env: E) => FalgateOptions);
+
+interface Instance {
+  handler: FalgateHandler;
+  env: FalgateEnv;
+}
+
+/**
+ * Creates a module Worker whose `fetch` is the fal proxy. The env of each request is the Worker's bindings
+ * (`FAL_KEY` from `wrangler secret put FAL_KEY`) with `options.env` on top. Options may be a function of the
+ * bindings, since Workers only see them inside `fetch`; it runs once per bindings object.
+ * @example
+ * export default createFalgateHandler<Env>((env) => ({ allowedOrigins: [env.APP_ORIGIN] }));
+ */
+export function createFalgateHandler<E extends object = FalgateEnv>(
+  options: FalgateWorkerOptions<E> = {},
+): FalgateWorker<E> {
+  const instances = new WeakMap<object, Instance>();
+  const instanceFor = (bindings: E): Instance => {
+    let instance = instances.get(bindings);
+    if (!instance) {
+      const resolved = typeof options === "function" ? options(bindings) : options;
+      const env = resolved.env ? { ...(bindings as FalgateEnv), ...resolved.env } : (bindings as FalgateEnv);
+      instance = { handler: createFalgate(resolved), env };
+      instances.set(bindings, instance);
+    }
+    return instance;
+  };
+  return {
+    fetch(request, env) {
+      const { handler, env: requestEnv } = instanceFor(env ?? ({} as E));
+      return handler(request, requestEnv);
+    },
+  };
+}

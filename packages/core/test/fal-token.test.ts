@@ -2,13 +2,13 @@ import { describe, expect, test } from "vitest";
 import { FalgateError } from "../src/errors.js";
 import { compileEndpointPolicy } from "../src/policy/index.js";
 import {
-  type FalTokenContext,
-  type TokenRouteContext,
   createTokenIssuer,
+  type FalTokenContext,
   handleTokenRoute,
   isFalTokenTarget,
   isTokenRoute,
   rewriteFalTokenRequest,
+  type TokenRouteContext,
 } from "../src/tokens/index.js";
 
 const SECRET = "an-hs256-secret-of-at-least-32-bytes!!";
@@ -66,7 +66,10 @@ describe("rewriteFalTokenRequest: clamping", () => {
     ["fractional, floored", 30.7, undefined, 30],
   ])("%s", async (_name, expiration, max, expected) => {
     const body = await rewriteFalTokenRequest(
-      tokenRequest({ allowed_apps: ["fast-sdxl"], ...(expiration === undefined ? {} : { token_expiration: expiration }) }),
+      tokenRequest({
+        allowed_apps: ["fast-sdxl"],
+        ...(expiration === undefined ? {} : { token_expiration: expiration }),
+      }),
       ctx(undefined, undefined, max),
     );
     expect(JSON.parse(body)).toEqual({ allowed_apps: ["fast-sdxl"], token_expiration: expected });
@@ -74,7 +77,12 @@ describe("rewriteFalTokenRequest: clamping", () => {
 
   test("unknown fields are dropped and duplicate aliases collapsed", async () => {
     const body = await rewriteFalTokenRequest(
-      tokenRequest({ allowed_apps: ["fast-sdxl", "fast-sdxl"], token_expiration: 60, scopes: ["admin"], owner: "x" }),
+      tokenRequest({
+        allowed_apps: ["fast-sdxl", "fast-sdxl"],
+        token_expiration: 60,
+        scopes: ["admin"],
+        owner: "x",
+      }),
       ctx(),
     );
     expect(body).toBe('{"allowed_apps":["fast-sdxl"],"token_expiration":60}');
@@ -84,8 +92,12 @@ describe("rewriteFalTokenRequest: clamping", () => {
 describe("rewriteFalTokenRequest: aliases are policed", () => {
   test("an alias outside allowedEndpoints is refused", async () => {
     const c = ctx(["fal-ai/fast-sdxl", "fal-ai/flux/*"]);
-    await expect(rewriteFalTokenRequest(tokenRequest({ allowed_apps: ["fast-sdxl", "flux"] }), c)).resolves.toBeTypeOf("string");
-    const error = await refused(rewriteFalTokenRequest(tokenRequest({ allowed_apps: ["fast-sdxl", "sora"] }), c));
+    await expect(
+      rewriteFalTokenRequest(tokenRequest({ allowed_apps: ["fast-sdxl", "flux"] }), c),
+    ).resolves.toBeTypeOf("string");
+    const error = await refused(
+      rewriteFalTokenRequest(tokenRequest({ allowed_apps: ["fast-sdxl", "sora"] }), c),
+    );
     expect(error.code).toBe("endpoint_not_allowed");
     expect(error.message).toContain("sora");
   });
@@ -95,15 +107,15 @@ describe("rewriteFalTokenRequest: aliases are policed", () => {
     await expect(
       rewriteFalTokenRequest(tokenRequest({ allowed_apps: ["fast-lcm-diffusion"] }), c),
     ).resolves.toBeTypeOf("string");
-    expect((await refused(rewriteFalTokenRequest(tokenRequest({ allowed_apps: ["fast-sdxl"] }), c))).code).toBe(
-      "endpoint_not_allowed",
-    );
+    expect(
+      (await refused(rewriteFalTokenRequest(tokenRequest({ allowed_apps: ["fast-sdxl"] }), c))).code,
+    ).toBe("endpoint_not_allowed");
   });
 
   test("an empty allowlist allows no token at all", async () => {
-    expect((await refused(rewriteFalTokenRequest(tokenRequest({ allowed_apps: ["fast-sdxl"] }), ctx([])))).code).toBe(
-      "endpoint_not_allowed",
-    );
+    expect(
+      (await refused(rewriteFalTokenRequest(tokenRequest({ allowed_apps: ["fast-sdxl"] }), ctx([])))).code,
+    ).toBe("endpoint_not_allowed");
   });
 });
 
@@ -210,13 +222,17 @@ describe("handleTokenRoute", () => {
     const c = routeCtx({ issuer: false });
     await handleTokenRoute(post({ app: "fal-ai/fast-sdxl" }), c);
     expect(c.forwarded).toHaveLength(1);
-    expect((await refused(handleTokenRoute(post({ app: "fal-ai/fast-sdxl", type: "falgate" }), c))).code).toBe("not_found");
+    expect(
+      (await refused(handleTokenRoute(post({ app: "fal-ai/fast-sdxl", type: "falgate" }), c))).code,
+    ).toBe("not_found");
   });
 
   test("apps the policy or the principal may not use are refused for both kinds", async () => {
     const c = routeCtx({ allowedEndpoints: ["fal-ai/fast-sdxl"], narrowing: ["fal-ai/*"] });
     for (const type of ["fal", "falgate"]) {
-      expect((await refused(handleTokenRoute(post({ app: "fal-ai/flux/dev", type }), c))).code).toBe("endpoint_not_allowed");
+      expect((await refused(handleTokenRoute(post({ app: "fal-ai/flux/dev", type }), c))).code).toBe(
+        "endpoint_not_allowed",
+      );
       expect((await refused(handleTokenRoute(post({ app: "someone/fast-sdxl", type }), c))).code).toBe(
         "endpoint_not_allowed",
       );

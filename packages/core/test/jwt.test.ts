@@ -1,13 +1,13 @@
-import { SignJWT, base64url, exportJWK, exportPKCS8, exportSPKI, generateKeyPair } from "jose";
+import { base64url, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { describe, expect, test } from "vitest";
 import { FalgateError } from "../src/errors.js";
 import {
-  type TokenIssuer,
-  type TokenOptions,
-  TOKEN_TYPE,
   createMemoryReplayStore,
   createTokenIssuer,
   createTokenIssuerResolver,
+  TOKEN_TYPE,
+  type TokenIssuer,
+  type TokenOptions,
   verifyFalgateToken,
 } from "../src/tokens/index.js";
 
@@ -35,7 +35,13 @@ interface Forge {
 }
 
 /** Signs arbitrary claims the way an attacker (or a buggy minter) could. */
-async function forge({ header = {}, claims = {}, omit = [], key = new TextEncoder().encode(SECRET), alg = "HS256" }: Forge) {
+async function forge({
+  header = {},
+  claims = {},
+  omit = [],
+  key = new TextEncoder().encode(SECRET),
+  alg = "HS256",
+}: Forge) {
   const t = now();
   const payload: Record<string, unknown> = {
     iss: "falgate",
@@ -48,7 +54,9 @@ async function forge({ header = {}, claims = {}, omit = [], key = new TextEncode
     ...claims,
   };
   for (const name of omit) delete payload[name];
-  return new SignJWT(payload).setProtectedHeader({ alg, kid: "default", typ: TOKEN_TYPE, ...header }).sign(key);
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg, kid: "default", typ: TOKEN_TYPE, ...header })
+    .sign(key);
 }
 
 function hs(options: Partial<TokenOptions> = {}): TokenIssuer {
@@ -66,28 +74,43 @@ describe("minting and verifying", () => {
       typ: TOKEN_TYPE,
     });
     const claims = await verifyFalgateToken(issued.token, issuer, { app: `${APP}/realtime` });
-    expect(claims).toMatchObject({ iss: "falgate", aud: "falgate:realtime", sub: "user-1", apps: [APP], jti: issued.jti });
+    expect(claims).toMatchObject({
+      iss: "falgate",
+      aud: "falgate:realtime",
+      sub: "user-1",
+      apps: [APP],
+      jti: issued.jti,
+    });
     expect(claims.exp - claims.iat).toBe(60);
     expect(issued.expiresAt).toBe(claims.exp);
   });
 
   test("ttl defaults to 60 s and a longer request is clamped to the configured ttl", async () => {
     const issuer = hs({ ttl: 90 });
-    const claims = await issuer.verify((await issuer.issue({ subject: "u", apps: [APP], ttl: 10_000 })).token);
+    const claims = await issuer.verify(
+      (await issuer.issue({ subject: "u", apps: [APP], ttl: 10_000 })).token,
+    );
     expect(claims.exp - claims.iat).toBe(90);
   });
 
-  test.each(["EdDSA", "ES256"] as const)("%s key pairs sign and verify (PEM, JWK and derived public key)", async (alg) => {
-    const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
-    const pem = await exportPKCS8(privateKey);
-    const fromPem = createTokenIssuer({ keys: [{ kid: "a", alg, privateKey: pem }], singleUse: false });
-    const token = (await fromPem.issue({ subject: "u", apps: [APP] })).token;
-    const verifyOnly = createTokenIssuer({ keys: [{ kid: "a", alg, publicKey: await exportJWK(publicKey) }] });
-    await expect(verifyOnly.verify(token)).resolves.toMatchObject({ sub: "u" });
-    const spki = createTokenIssuer({ keys: [{ kid: "a", alg, publicKey: await exportSPKI(publicKey) }] });
-    await expect(spki.verify(token)).resolves.toMatchObject({ sub: "u" });
-    await expect(verifyOnly.issue({ subject: "u", apps: [APP] })).rejects.toMatchObject({ code: "internal_error" });
-  });
+  test.each(["EdDSA", "ES256"] as const)(
+    "%s key pairs sign and verify (PEM, JWK and derived public key)",
+    async (alg) => {
+      const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
+      const pem = await exportPKCS8(privateKey);
+      const fromPem = createTokenIssuer({ keys: [{ kid: "a", alg, privateKey: pem }], singleUse: false });
+      const token = (await fromPem.issue({ subject: "u", apps: [APP] })).token;
+      const verifyOnly = createTokenIssuer({
+        keys: [{ kid: "a", alg, publicKey: await exportJWK(publicKey) }],
+      });
+      await expect(verifyOnly.verify(token)).resolves.toMatchObject({ sub: "u" });
+      const spki = createTokenIssuer({ keys: [{ kid: "a", alg, publicKey: await exportSPKI(publicKey) }] });
+      await expect(spki.verify(token)).resolves.toMatchObject({ sub: "u" });
+      await expect(verifyOnly.issue({ subject: "u", apps: [APP] })).rejects.toMatchObject({
+        code: "internal_error",
+      });
+    },
+  );
 
   test("rotation: the old kid verifies while it is listed, new tokens use the first key", async () => {
     const oldKey = { kid: "2024", secret: `${SECRET}-old` };
@@ -119,13 +142,23 @@ describe("minting and verifying", () => {
 });
 
 describe("the attack table: every token below is refused", async () => {
-  const { privateKey: edPrivate, publicKey: edPublic } = await generateKeyPair("EdDSA", { extractable: true });
-  const { privateKey: esPrivate, publicKey: esPublic } = await generateKeyPair("ES256", { extractable: true });
+  const { privateKey: edPrivate, publicKey: edPublic } = await generateKeyPair("EdDSA", {
+    extractable: true,
+  });
+  const { privateKey: esPrivate, publicKey: esPublic } = await generateKeyPair("ES256", {
+    extractable: true,
+  });
   const edPem = await exportSPKI(edPublic);
   const edJwk = await exportJWK(edPublic);
   const esPem = await exportSPKI(esPublic);
-  const ed = () => createTokenIssuer({ keys: [{ kid: "default", alg: "EdDSA", privateKey: edPrivate, publicKey: edPublic }] });
-  const es = () => createTokenIssuer({ keys: [{ kid: "default", alg: "ES256", privateKey: esPrivate, publicKey: esPublic }] });
+  const ed = () =>
+    createTokenIssuer({
+      keys: [{ kid: "default", alg: "EdDSA", privateKey: edPrivate, publicKey: edPublic }],
+    });
+  const es = () =>
+    createTokenIssuer({
+      keys: [{ kid: "default", alg: "ES256", privateKey: esPrivate, publicKey: esPublic }],
+    });
   const unsigned = (header: Record<string, unknown>) => {
     const enc = (v: unknown) => base64url.encode(JSON.stringify(v));
     const t = now();
@@ -133,8 +166,18 @@ describe("the attack table: every token below is refused", async () => {
   };
 
   const cases: Array<[string, () => TokenIssuer, () => Promise<string>, string, string?]> = [
-    ["alg: none", hs, async () => unsigned({ alg: "none", typ: TOKEN_TYPE, kid: "default" }), "invalid_token"],
-    ["alg: none (EdDSA setup)", ed, async () => unsigned({ alg: "none", typ: TOKEN_TYPE, kid: "default" }), "invalid_token"],
+    [
+      "alg: none",
+      hs,
+      async () => unsigned({ alg: "none", typ: TOKEN_TYPE, kid: "default" }),
+      "invalid_token",
+    ],
+    [
+      "alg: none (EdDSA setup)",
+      ed,
+      async () => unsigned({ alg: "none", typ: TOKEN_TYPE, kid: "default" }),
+      "invalid_token",
+    ],
     [
       "HS256 signed with the EdDSA public key PEM",
       ed,
@@ -147,13 +190,23 @@ describe("the attack table: every token below is refused", async () => {
       () => forge({ key: base64url.decode(edJwk.x!) }),
       "invalid_token",
     ],
-    ["HS256 signed with the ES256 public key PEM", es, () => forge({ key: new TextEncoder().encode(esPem) }), "invalid_token"],
+    [
+      "HS256 signed with the ES256 public key PEM",
+      es,
+      () => forge({ key: new TextEncoder().encode(esPem) }),
+      "invalid_token",
+    ],
     ["HS512 when HS256 is pinned", hs, () => forge({ alg: "HS512" }), "invalid_token"],
     ["HS384 when HS256 is pinned", hs, () => forge({ alg: "HS384" }), "invalid_token"],
     ["ES256 token against an EdDSA key", ed, () => forge({ alg: "ES256", key: esPrivate }), "invalid_token"],
     ["expired", hs, () => forge({ claims: { iat: now() - 120, exp: now() - 30 } }), "invalid_token"],
     ["not yet valid (nbf in the future)", hs, () => forge({ claims: { nbf: now() + 60 } }), "invalid_token"],
-    ["issued in the future", hs, () => forge({ claims: { iat: now() + 60, exp: now() + 120 } }), "invalid_token"],
+    [
+      "issued in the future",
+      hs,
+      () => forge({ claims: { iat: now() + 60, exp: now() + 120 } }),
+      "invalid_token",
+    ],
     ["missing exp", hs, () => forge({ omit: ["exp"] }), "invalid_token"],
     ["missing iat", hs, () => forge({ omit: ["iat"] }), "invalid_token"],
     ["missing jti", hs, () => forge({ omit: ["jti"] }), "invalid_token"],
@@ -166,12 +219,24 @@ describe("the attack table: every token below is refused", async () => {
     ["apps is not a list", hs, () => forge({ claims: { apps: APP } }), "invalid_token"],
     ["apps with a traversal", hs, () => forge({ claims: { apps: ["fal-ai/../evil"] } }), "invalid_token"],
     ["token for another app", hs, () => forge({ claims: { apps: ["fal-ai/other"] } }), "forbidden", APP],
-    ["token for another path", hs, () => forge({ claims: { apps: [`${APP}/realtime`] } }), "forbidden", `${APP}/other`],
+    [
+      "token for another path",
+      hs,
+      () => forge({ claims: { apps: [`${APP}/realtime`] } }),
+      "forbidden",
+      `${APP}/other`,
+    ],
     ["unknown kid", hs, () => forge({ header: { kid: "nope" } }), "invalid_token"],
     ["no kid", hs, () => forge({ header: { kid: undefined } }), "invalid_token"],
     [
       "another key's kid",
-      () => createTokenIssuer({ keys: [{ kid: "a", secret: SECRET }, { kid: "b", secret: `${SECRET}-b` }] }),
+      () =>
+        createTokenIssuer({
+          keys: [
+            { kid: "a", secret: SECRET },
+            { kid: "b", secret: `${SECRET}-b` },
+          ],
+        }),
       () => forge({ header: { kid: "b" } }),
       "invalid_token",
     ],
@@ -234,8 +299,21 @@ describe("options are validated at creation", () => {
     ["ttl above 300 s", { secret: SECRET, ttl: 301 }, /`tokens\.ttl`/],
     ["clockTolerance above 5 s", { secret: SECRET, clockTolerance: 6 }, /`tokens\.clockTolerance`/],
     ["maxTokenAge above 300 s", { secret: SECRET, maxTokenAge: 600 }, /`tokens\.maxTokenAge`/],
-    ["duplicate kid", { keys: [{ kid: "k", secret: SECRET }, { kid: "k", secret: SECRET }] }, /same `kid`/],
-    ["unknown algorithm", { keys: [{ kid: "k", alg: "RS256" as "ES256", publicKey: "x" }] }, /`tokens\.keys\[0\]\.alg`/],
+    [
+      "duplicate kid",
+      {
+        keys: [
+          { kid: "k", secret: SECRET },
+          { kid: "k", secret: SECRET },
+        ],
+      },
+      /same `kid`/,
+    ],
+    [
+      "unknown algorithm",
+      { keys: [{ kid: "k", alg: "RS256" as "ES256", publicKey: "x" }] },
+      /`tokens\.keys\[0\]\.alg`/,
+    ],
     ["key pair without keys", { keys: [{ kid: "k", alg: "EdDSA" }] }, /needs a `privateKey`/],
     ["not a PEM", { keys: [{ kid: "k", alg: "EdDSA", publicKey: "abc" }] }, /`tokens\.keys\[0\]\.publicKey`/],
   ])("%s throws a TypeError naming the option", (_name, options, message) => {
@@ -256,7 +334,10 @@ describe("options are validated at creation", () => {
   });
 
   test("options win over env", async () => {
-    const issuer = createTokenIssuer({ secret: SECRET, singleUse: false }, { FALGATE_TOKEN_SECRET: `${SECRET}-env` });
+    const issuer = createTokenIssuer(
+      { secret: SECRET, singleUse: false },
+      { FALGATE_TOKEN_SECRET: `${SECRET}-env` },
+    );
     const { token } = await issuer.issue({ subject: "u", apps: [APP] });
     await expect(hs().verify(token)).resolves.toBeTruthy();
   });

@@ -1,1 +1,18 @@
-export {};
+export { createMockWebSocket, type FetchFunction, type MockWebSocketClass, mockFalFetch } from "./client.js";
+export { FAL_HOSTS, UPSTREAM_HOST_HEADER } from "./hosts.js";
+export { startMockFal } from "./server.js";
+export { DEFAULT_KEY } from "./state.js";
+export type {
+  FalHost,
+  FaultKind,
+  FaultMatch,
+  FaultSpec,
+  JsonValue,
+  MockFal,
+  MockFalOptions,
+  MockLogger,
+  MockTokenClaims,
+  RecordedFrame,
+  RecordedRequest,
+  StoredFile,
+} from "./types.js";

@@ -1,1 +1,16 @@
-export {};
+export { buildPackages, REPO_ROOT } from "./build.js";
+export {
+  ALLOWED_ENDPOINTS,
+  ALLOWED_ORIGIN,
+  type ConformanceCheck,
+  type ConformanceConfig,
+  type ConformanceOptions,
+  conformanceOptions,
+  describeConformance,
+  type HandlerUnderTest,
+  SAME_ORIGIN,
+  type StartHandler,
+} from "./conformance.js";
+export { describeFalClient, falClientThrough } from "./fal-client.js";
+export { type Answer, type OpenResponse, open, readAll, readUntil, type SendOptions, send } from "./http.js";
+export { listen, silentLogger } from "./server.js";

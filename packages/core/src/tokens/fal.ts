@@ -36,7 +36,9 @@ export function isFalTokenTarget(target: URL): boolean {
  */
 export async function rewriteFalTokenRequest(request: Request, ctx: FalTokenContext): Promise<string> {
   if (request.method !== "POST") {
-    throw new FalgateError("method_not_allowed", "fal tokens are requested with POST.", { headers: { allow: "POST" } });
+    throw new FalgateError("method_not_allowed", "fal tokens are requested with POST.", {
+      headers: { allow: "POST" },
+    });
   }
   const body = await readSmallJson(request);
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
@@ -44,17 +46,26 @@ export async function rewriteFalTokenRequest(request: Request, ctx: FalTokenCont
   }
   const { allowed_apps: apps, token_expiration: expiration } = body as Record<string, unknown>;
   if (!Array.isArray(apps) || apps.length === 0 || apps.length > MAX_ALLOWED_APPS) {
-    throw new FalgateError("invalid_body", `\`allowed_apps\` must list 1 to ${MAX_ALLOWED_APPS} app aliases.`);
+    throw new FalgateError(
+      "invalid_body",
+      `\`allowed_apps\` must list 1 to ${MAX_ALLOWED_APPS} app aliases.`,
+    );
   }
   const aliases: string[] = [];
   for (const alias of apps) {
     if (typeof alias !== "string" || !ALIAS.test(alias)) {
-      throw new FalgateError("invalid_body", "`allowed_apps` entries must be app aliases such as \"fast-sdxl\".");
+      throw new FalgateError(
+        "invalid_body",
+        '`allowed_apps` entries must be app aliases such as "fast-sdxl".',
+      );
     }
     checkAlias(alias, ctx);
     if (!aliases.includes(alias)) aliases.push(alias);
   }
-  return falTokenBody(aliases, clampExpiration(expiration, ctx.maxExpiration ?? DEFAULT_FAL_TOKEN_EXPIRATION));
+  return falTokenBody(
+    aliases,
+    clampExpiration(expiration, ctx.maxExpiration ?? DEFAULT_FAL_TOKEN_EXPIRATION),
+  );
 }
 
 /** The JSON body of a fal token request falgate sends for `aliases`. */
@@ -65,7 +76,10 @@ export function falTokenBody(aliases: readonly string[], expiration: number): st
 /** Refuses an alias the endpoint policy or the principal's narrowing does not allow. */
 export function checkAlias(alias: string, ctx: FalTokenContext): void {
   if (!ctx.endpoints.allowsAlias(alias, ctx.principal.endpoints)) {
-    throw new FalgateError("endpoint_not_allowed", `A token for app ${JSON.stringify(alias)} is not allowed for this proxy.`);
+    throw new FalgateError(
+      "endpoint_not_allowed",
+      `A token for app ${JSON.stringify(alias)} is not allowed for this proxy.`,
+    );
   }
 }
 

@@ -2,13 +2,15 @@ export { appCovered, normaliseAppId } from "./apps.js";
 export {
   DEFAULT_FAL_TOKEN_EXPIRATION,
   type FalTokenContext,
-  MAX_TOKEN_BODY,
   falTokenBody,
   isFalTokenTarget,
+  MAX_TOKEN_BODY,
   readSmallJson,
   rewriteFalTokenRequest,
 } from "./fal.js";
 export {
+  createTokenIssuer,
+  createTokenIssuerResolver,
   type FalgateTokenClaims,
   type IssuedToken,
   MAX_CLOCK_TOLERANCE,
@@ -18,10 +20,14 @@ export {
   type TokenIssuer,
   type TokenOptions,
   type VerifyExpectations,
-  createTokenIssuer,
-  createTokenIssuerResolver,
   verifyFalgateToken,
 } from "./jwt.js";
-export { type KeyPairTokenKey, MIN_SECRET_BYTES, type SecretTokenKey, type TokenAlgorithm, type TokenKey } from "./keys.js";
-export { type MemoryReplayStoreOptions, type ReplayStore, createMemoryReplayStore } from "./replay.js";
-export { type TokenKind, type TokenRouteContext, handleTokenRoute, isTokenRoute } from "./route.js";
+export {
+  type KeyPairTokenKey,
+  MIN_SECRET_BYTES,
+  type SecretTokenKey,
+  type TokenAlgorithm,
+  type TokenKey,
+} from "./keys.js";
+export { createMemoryReplayStore, type MemoryReplayStoreOptions, type ReplayStore } from "./replay.js";
+export { handleTokenRoute, isTokenRoute, type TokenKind, type TokenRouteContext } from "./route.js";

@@ -1,9 +1,9 @@
-import { type JWSAlgorithm, type JWTPayload, SignJWT, errors, jwtVerify } from "jose";
+import { errors, type JWSAlgorithm, type JWTPayload, jwtVerify, SignJWT } from "jose";
 import { FalgateError, isFalgateError } from "../errors.js";
 import type { FalgateEnv } from "../types.js";
 import { appCovered, normaliseAppId } from "./apps.js";
-import { type ResolvedKey, type TokenKey, resolveKey, secretBytes, validateKey } from "./keys.js";
-import { type ReplayStore, createMemoryReplayStore } from "./replay.js";
+import { type ResolvedKey, resolveKey, secretBytes, type TokenKey, validateKey } from "./keys.js";
+import { createMemoryReplayStore, type ReplayStore } from "./replay.js";
 
 /** The `typ` header of every falgate token (distinguishes them from any other JWT signed with the same key). */
 export const TOKEN_TYPE = "falgate+jwt";
@@ -109,18 +109,29 @@ function label(option: string, value: string | undefined, fallback: string): str
 }
 
 /** Validates everything but the key material; shared by the issuer and the per-env resolver. */
-function settings(options: TokenOptions, keys: readonly TokenKey[], replayStore?: ReplayStore): IssuerSettings {
+function settings(
+  options: TokenOptions,
+  keys: readonly TokenKey[],
+  replayStore?: ReplayStore,
+): IssuerSettings {
   if (options.replayStore !== undefined && typeof options.replayStore?.consume !== "function") {
     fail("tokens.replayStore", "must have a `consume(jti, expiresAt)` method");
   }
-  if (options.singleUse !== undefined && typeof options.singleUse !== "boolean") fail("tokens.singleUse", "must be a boolean");
+  if (options.singleUse !== undefined && typeof options.singleUse !== "boolean")
+    fail("tokens.singleUse", "must be a boolean");
   return {
     keys,
     issuer: label("tokens.issuer", options.issuer, "falgate"),
     audience: label("tokens.audience", options.audience, "falgate:realtime"),
     ttl: seconds("tokens.ttl", options.ttl, 60, MAX_TOKEN_TTL),
     maxTokenAge: seconds("tokens.maxTokenAge", options.maxTokenAge, MAX_TOKEN_TTL, MAX_TOKEN_TTL),
-    clockTolerance: seconds("tokens.clockTolerance", options.clockTolerance, MAX_CLOCK_TOLERANCE, MAX_CLOCK_TOLERANCE, 0),
+    clockTolerance: seconds(
+      "tokens.clockTolerance",
+      options.clockTolerance,
+      MAX_CLOCK_TOLERANCE,
+      MAX_CLOCK_TOLERANCE,
+      0,
+    ),
     singleUse: options.singleUse ?? true,
     replayStore: options.replayStore ?? replayStore ?? createMemoryReplayStore(),
   };
@@ -128,7 +139,8 @@ function settings(options: TokenOptions, keys: readonly TokenKey[], replayStore?
 
 function explicitKeys(options: TokenOptions): readonly TokenKey[] | null {
   if (options.keys !== undefined) {
-    if (!Array.isArray(options.keys) || options.keys.length === 0) fail("tokens.keys", "must be a non-empty array");
+    if (!Array.isArray(options.keys) || options.keys.length === 0)
+      fail("tokens.keys", "must be a non-empty array");
     const keys = options.keys.map((key, i) => validateKey(key, `tokens.keys[${i}]`));
     const kids = new Set(keys.map((k) => k.kid));
     if (kids.size !== keys.length) fail("tokens.keys", "has two keys with the same `kid`");
@@ -157,7 +169,8 @@ function envKeys(env: FalgateEnv): readonly TokenKey[] | null {
  */
 export function createTokenIssuer(options: TokenOptions = {}, env: FalgateEnv = {}): TokenIssuer {
   const keys = explicitKeys(options) ?? envKeys(env);
-  if (keys === null) fail("tokens.secret", "is required (or `tokens.keys`, or the FALGATE_TOKEN_SECRET env variable)");
+  if (keys === null)
+    fail("tokens.secret", "is required (or `tokens.keys`, or the FALGATE_TOKEN_SECRET env variable)");
   return issuerFrom(settings(options, keys));
 }
 
@@ -165,7 +178,9 @@ export function createTokenIssuer(options: TokenOptions = {}, env: FalgateEnv = 
  * Resolves the issuer for an env (Workers only see env per request): `null` when no key is configured
  * anywhere, one cached issuer per secret otherwise. Options are validated now, the env secret on first use.
  */
-export function createTokenIssuerResolver(options: TokenOptions = {}): (env: FalgateEnv) => TokenIssuer | null {
+export function createTokenIssuerResolver(
+  options: TokenOptions = {},
+): (env: FalgateEnv) => TokenIssuer | null {
   const keys = explicitKeys(options);
   const base = settings(options, keys ?? []);
   if (keys !== null) {
@@ -198,7 +213,9 @@ function issuerFrom(s: IssuerSettings): TokenIssuer {
   const keysReady = (): Promise<ResolvedKey[]> => {
     resolved ??= Promise.all(s.keys.map(resolveKey)).catch((error: unknown) => {
       resolved = null;
-      throw new FalgateError("internal_error", "A falgate token key could not be imported.", { cause: error });
+      throw new FalgateError("internal_error", "A falgate token key could not be imported.", {
+        cause: error,
+      });
     });
     return resolved;
   };
@@ -206,7 +223,8 @@ function issuerFrom(s: IssuerSettings): TokenIssuer {
 
   return {
     async issue({ subject, apps, ttl }) {
-      if (typeof subject !== "string" || subject === "") throw new TypeError("falgate: token subject must be a non-empty string");
+      if (typeof subject !== "string" || subject === "")
+        throw new TypeError("falgate: token subject must be a non-empty string");
       if (!Array.isArray(apps) || apps.length === 0 || apps.length > MAX_TOKEN_APPS) {
         throw new TypeError(`falgate: a token needs 1 to ${MAX_TOKEN_APPS} apps`);
       }
@@ -216,7 +234,11 @@ function issuerFrom(s: IssuerSettings): TokenIssuer {
         return id;
       });
       const signer = (await keysReady())[0];
-      if (!signer?.sign) throw new FalgateError("internal_error", "The first falgate token key has no private key to sign with.");
+      if (!signer?.sign)
+        throw new FalgateError(
+          "internal_error",
+          "The first falgate token key has no private key to sign with.",
+        );
       const lifetime = Math.max(1, Math.min(Math.floor(ttl ?? s.ttl), s.ttl));
       const iat = Math.floor(Date.now() / 1000);
       const jti = crypto.randomUUID();
@@ -233,7 +255,8 @@ function issuerFrom(s: IssuerSettings): TokenIssuer {
     },
 
     async verify(token, expect = {}) {
-      if (typeof token !== "string" || token === "" || token.length > 4096) throw invalid("Missing or malformed token.");
+      if (typeof token !== "string" || token === "" || token.length > 4096)
+        throw invalid("Missing or malformed token.");
       const keys = await keysReady();
       let payload: JWTPayload;
       try {
@@ -294,7 +317,8 @@ function checkClaims(payload: JWTPayload, s: IssuerSettings): FalgateTokenClaims
   }
   // Belt and braces with maxTokenAge: a token minted with a longer life than falgate ever issues is forged or misconfigured.
   if (exp - iat > MAX_TOKEN_TTL + s.clockTolerance) throw invalid("Token lifetime exceeds the maximum.");
-  if (!Array.isArray(apps) || apps.length === 0 || apps.length > MAX_TOKEN_APPS) throw invalid("Token names no apps.");
+  if (!Array.isArray(apps) || apps.length === 0 || apps.length > MAX_TOKEN_APPS)
+    throw invalid("Token names no apps.");
   const scoped: string[] = [];
   for (const app of apps) {
     const id = normaliseAppId(app);

@@ -1,4 +1,4 @@
-import { type CryptoKey, type JWK, exportJWK, importJWK, importPKCS8, importSPKI } from "jose";
+import { type CryptoKey, exportJWK, importJWK, importPKCS8, importSPKI, type JWK } from "jose";
 
 /** Algorithms falgate signs and verifies its own tokens with. */
 export type TokenAlgorithm = "HS256" | "EdDSA" | "ES256";
@@ -47,14 +47,16 @@ function fail(option: string, message: string): never {
 /** Checks one key's shape synchronously (at creation) and returns a normalised copy. */
 export function validateKey(key: TokenKey, option: string): TokenKey {
   if (key === null || typeof key !== "object") fail(option, "must be an object");
-  if (typeof key.kid !== "string" || !KID.test(key.kid)) fail(`${option}.kid`, "must be 1-128 printable ASCII characters");
+  if (typeof key.kid !== "string" || !KID.test(key.kid))
+    fail(`${option}.kid`, "must be 1-128 printable ASCII characters");
   const alg = key.alg ?? "HS256";
   if (alg === "HS256") {
     const secret = (key as SecretTokenKey).secret;
     secretBytes(secret, `${option}.secret`);
     return { kid: key.kid, alg, secret };
   }
-  if (alg !== "EdDSA" && alg !== "ES256") fail(`${option}.alg`, `must be "HS256", "EdDSA" or "ES256", got ${JSON.stringify(alg)}`);
+  if (alg !== "EdDSA" && alg !== "ES256")
+    fail(`${option}.alg`, `must be "HS256", "EdDSA" or "ES256", got ${JSON.stringify(alg)}`);
   const pair = key as KeyPairTokenKey;
   if (pair.privateKey === undefined && pair.publicKey === undefined) {
     fail(option, "needs a `privateKey` (to sign) or a `publicKey` (to verify)");
@@ -64,16 +66,13 @@ export function validateKey(key: TokenKey, option: string): TokenKey {
     ["publicKey", pair.publicKey],
   ] as const) {
     if (value === undefined) continue;
-    if (typeof value === "string" && !value.includes("-----BEGIN ")) fail(`${option}.${name}`, "must be a PEM string, a JWK or a CryptoKey");
+    if (typeof value === "string" && !value.includes("-----BEGIN "))
+      fail(`${option}.${name}`, "must be a PEM string, a JWK or a CryptoKey");
     if (typeof value !== "string" && (value === null || typeof value !== "object")) {
       fail(`${option}.${name}`, "must be a PEM string, a JWK or a CryptoKey");
     }
   }
-  if (
-    pair.publicKey === undefined &&
-    isCryptoKey(pair.privateKey) &&
-    !pair.privateKey.extractable
-  ) {
+  if (pair.publicKey === undefined && isCryptoKey(pair.privateKey) && !pair.privateKey.extractable) {
     fail(`${option}.publicKey`, "is required when `privateKey` is a non-extractable CryptoKey");
   }
   return { kid: key.kid, alg, privateKey: pair.privateKey, publicKey: pair.publicKey };
@@ -86,7 +85,10 @@ export function secretBytes(secret: unknown, option: string): Uint8Array {
   else if (secret instanceof Uint8Array) bytes = secret;
   else fail(option, "must be a string or a Uint8Array");
   if (bytes.byteLength < MIN_SECRET_BYTES) {
-    fail(option, `must be at least ${MIN_SECRET_BYTES} bytes (generate one with \`openssl rand -base64 32\`)`);
+    fail(
+      option,
+      `must be at least ${MIN_SECRET_BYTES} bytes (generate one with \`openssl rand -base64 32\`)`,
+    );
   }
   return bytes;
 }
@@ -100,7 +102,9 @@ export async function resolveKey(key: TokenKey): Promise<ResolvedKey> {
   const pair = key as KeyPairTokenKey;
   const sign = pair.privateKey === undefined ? null : await importPrivate(pair.privateKey, pair.alg);
   const verify =
-    pair.publicKey !== undefined ? await importPublic(pair.publicKey, pair.alg) : await derivePublic(pair, pair.alg);
+    pair.publicKey !== undefined
+      ? await importPublic(pair.publicKey, pair.alg)
+      : await derivePublic(pair, pair.alg);
   return { kid: pair.kid, alg: pair.alg, verify, sign };
 }
 
@@ -129,7 +133,8 @@ async function derivePublic(key: KeyPairTokenKey, alg: string): Promise<CryptoKe
 }
 
 function asCryptoKey(key: CryptoKey | Uint8Array): CryptoKey {
-  if (key instanceof Uint8Array) throw new TypeError("falgate: expected an asymmetric key, got a symmetric one");
+  if (key instanceof Uint8Array)
+    throw new TypeError("falgate: expected an asymmetric key, got a symmetric one");
   return key;
 }
 

@@ -1,7 +1,13 @@
 import { FalgateError } from "../errors.js";
 import { classifyTarget } from "../policy/index.js";
 import { normaliseAppId } from "./apps.js";
-import { DEFAULT_FAL_TOKEN_EXPIRATION, type FalTokenContext, checkAlias, falTokenBody, readSmallJson } from "./fal.js";
+import {
+  checkAlias,
+  DEFAULT_FAL_TOKEN_EXPIRATION,
+  type FalTokenContext,
+  falTokenBody,
+  readSmallJson,
+} from "./fal.js";
 import type { TokenIssuer } from "./jwt.js";
 
 /** The two kinds of token the token route mints. */
@@ -40,12 +46,17 @@ export function isTokenRoute(request: Request): boolean {
  */
 export async function handleTokenRoute(request: Request, ctx: TokenRouteContext): Promise<Response> {
   if (request.method !== "POST") {
-    throw new FalgateError("method_not_allowed", "Tokens are requested with POST.", { headers: { allow: "POST" } });
+    throw new FalgateError("method_not_allowed", "Tokens are requested with POST.", {
+      headers: { allow: "POST" },
+    });
   }
   const { app: rawApp, type } = await readTokenRequest(request);
   const app = normaliseAppId(rawApp);
   if (app === null) {
-    throw new FalgateError("invalid_body", "Name the app as `app`, e.g. {\"app\":\"fal-ai/fast-lcm-diffusion\"}.");
+    throw new FalgateError(
+      "invalid_body",
+      'Name the app as `app`, e.g. {"app":"fal-ai/fast-lcm-diffusion"}.',
+    );
   }
   const kind: TokenKind = type ?? (ctx.issuer !== null ? "falgate" : "fal");
   const target = classifyTarget(new URL(`https://fal.run/${app}`));

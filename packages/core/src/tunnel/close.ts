@@ -25,7 +25,8 @@ export const CloseCode = Object.freeze({
 export function isSendableCloseCode(code: number): boolean {
   return (
     Number.isInteger(code) &&
-    ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999))
+    ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
+      (code >= 3000 && code <= 4999))
   );
 }
 
@@ -72,7 +73,12 @@ export function refusalFor(error: FalgateError): TunnelRefusal {
     case "unauthenticated":
     case "endpoint_not_allowed":
       // The official client only understands this frame; on it, it drops its token and fetches a new one.
-      return { frame: unauthorizedFrame(error.message), code: CloseCode.policyViolation, reason: "Unauthorized", error };
+      return {
+        frame: unauthorizedFrame(error.message),
+        code: CloseCode.policyViolation,
+        reason: "Unauthorized",
+        error,
+      };
     case "rate_limited":
       return {
         frame: falErrorFrame("RATE_LIMITED", error.message),

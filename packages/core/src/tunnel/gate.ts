@@ -1,11 +1,16 @@
 import { type ResolvedConfig, resolveConfig } from "../config.js";
-import { FalgateError, errorResponse, isFalgateError } from "../errors.js";
+import { errorResponse, FalgateError, isFalgateError } from "../errors.js";
 import { classifyTarget } from "../policy/index.js";
 import { normaliseAppId } from "../tokens/apps.js";
-import { type FalgateTokenClaims, type TokenIssuer, type TokenOptions, createTokenIssuerResolver } from "../tokens/jwt.js";
+import {
+  createTokenIssuerResolver,
+  type FalgateTokenClaims,
+  type TokenIssuer,
+  type TokenOptions,
+} from "../tokens/jwt.js";
 import type { FalgateEnv, FalgateOptions, Logger, Principal } from "../types.js";
-import { type TunnelRefusal, refusalFor } from "./close.js";
-import { type TunnelLimits, type TunnelOptions, resolveTunnelOptions } from "./options.js";
+import { refusalFor, type TunnelRefusal } from "./close.js";
+import { resolveTunnelOptions, type TunnelLimits, type TunnelOptions } from "./options.js";
 
 /** The options the tunnel reads: falgate's own, plus `tokens` and `tunnel`. */
 export interface RealtimeOptions extends FalgateOptions {
@@ -100,11 +105,22 @@ export function createTunnelGate(options: RealtimeOptions = {}): TunnelGate {
         const principal: Principal = { id: claims.sub };
         const key = await resolveTunnelKey(request, runtimeEnv, principal, config);
         const release = await acquireSlot(limits, principal.id);
-        return { action: "connect", principal, claims, app, upstream: upstreamTarget(target, key, config), release };
+        return {
+          action: "connect",
+          principal,
+          claims,
+          app,
+          upstream: upstreamTarget(target, key, config),
+          release,
+        };
       } catch (error) {
-        const err = isFalgateError(error) ? error : new FalgateError("internal_error", "Internal proxy error.");
+        const err = isFalgateError(error)
+          ? error
+          : new FalgateError("internal_error", "Internal proxy error.");
         if (!isFalgateError(error)) {
-          config.logger.error("unexpected error in the tunnel gate", { error: error instanceof Error ? error.name : typeof error });
+          config.logger.error("unexpected error in the tunnel gate", {
+            error: error instanceof Error ? error.name : typeof error,
+          });
         }
         if (stage === "before") return { action: "reject", response: errorResponse(err), error: err };
         return { action: "refuse", refusal: refusalFor(err) };
@@ -128,7 +144,11 @@ function checkUpgrade(request: Request): void {
  * ride along, so a foreign page must not open a tunnel. Same host (any scheme, for TLS-terminating
  * proxies) or `allowedOrigins` pass; no `Origin` means a non-browser client, which still needs a token.
  */
-export function checkTunnelOrigin(request: Request, url: URL, config: Pick<ResolvedConfig, "allowedOrigins">): void {
+export function checkTunnelOrigin(
+  request: Request,
+  url: URL,
+  config: Pick<ResolvedConfig, "allowedOrigins">,
+): void {
   const origin = request.headers.get("origin");
   if (origin === null) return;
   if (config.allowedOrigins.has(origin)) return;
@@ -151,7 +171,10 @@ function appFromPath(rest: string): string {
   // normaliseAppId refuses `%`, `.`/`..` segments and empty segments: no encoding can change which app is opened.
   const app = normaliseAppId(rest);
   if (app === null || app !== rest.replace(/\/+$/, "")) {
-    throw new FalgateError("not_found", "Not a realtime URL: expected {mount}/{owner}/{app}[/path]/realtime.");
+    throw new FalgateError(
+      "not_found",
+      "Not a realtime URL: expected {mount}/{owner}/{app}[/path]/realtime.",
+    );
   }
   return app;
 }
@@ -186,7 +209,11 @@ function issuerOrThrow(issuerFor: (env: FalgateEnv) => TokenIssuer | null, env: 
   return issuer;
 }
 
-async function verifyTunnelToken(issuer: TokenIssuer, params: URLSearchParams, app: string): Promise<FalgateTokenClaims> {
+async function verifyTunnelToken(
+  issuer: TokenIssuer,
+  params: URLSearchParams,
+  app: string,
+): Promise<FalgateTokenClaims> {
   const tokens = params.getAll(TOKEN_PARAM);
   if (tokens.length !== 1 || !tokens[0]) {
     throw new FalgateError("invalid_token", `Pass one falgate token as \`${TOKEN_PARAM}\`.`);
@@ -197,7 +224,10 @@ async function verifyTunnelToken(issuer: TokenIssuer, params: URLSearchParams, a
 async function acquireSlot(limits: TunnelLimits, principal: string): Promise<() => void> {
   if (limits.maxPerPrincipal === 0) return () => {};
   if (!(await limits.counter.acquire(principal, limits.maxPerPrincipal))) {
-    throw new FalgateError("rate_limited", `At most ${limits.maxPerPrincipal} realtime connections per user.`);
+    throw new FalgateError(
+      "rate_limited",
+      `At most ${limits.maxPerPrincipal} realtime connections per user.`,
+    );
   }
   let released = false;
   return () => {
@@ -243,7 +273,12 @@ async function resolveTunnelKey(
   if (typeof credentials === "function") key = await credentials({ request, env, principal });
   else if (credentials !== undefined) key = credentials;
   else if (typeof env.FAL_KEY === "string" && env.FAL_KEY !== "") key = env.FAL_KEY;
-  else if (typeof env.FAL_KEY_ID === "string" && typeof env.FAL_KEY_SECRET === "string" && env.FAL_KEY_ID && env.FAL_KEY_SECRET) {
+  else if (
+    typeof env.FAL_KEY_ID === "string" &&
+    typeof env.FAL_KEY_SECRET === "string" &&
+    env.FAL_KEY_ID &&
+    env.FAL_KEY_SECRET
+  ) {
     key = `${env.FAL_KEY_ID}:${env.FAL_KEY_SECRET}`;
   }
   if (typeof key !== "string" || key.trim() === "" || key === "undefined" || /[\r\n]/.test(key)) {

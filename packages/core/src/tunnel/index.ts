@@ -1,22 +1,35 @@
 export {
   CloseCode,
-  type TunnelRefusal,
   closeReason,
   falErrorFrame,
   isSendableCloseCode,
   mapCloseCode,
   refusalFor,
+  type TunnelRefusal,
   unauthorizedFrame,
 } from "./close.js";
-export { type TunnelCounter, createMemoryTunnelCounter } from "./counter.js";
+export { createMemoryTunnelCounter, type TunnelCounter } from "./counter.js";
 export {
+  checkTunnelOrigin,
+  createTunnelGate,
   type RealtimeOptions,
   TOKEN_PARAM,
   type TunnelDecision,
   type TunnelGate,
   type UpstreamTarget,
-  checkTunnelOrigin,
-  createTunnelGate,
 } from "./gate.js";
-export { DEFAULT_TUNNEL_PATH, type TunnelInfo, type TunnelLimits, type TunnelOptions, resolveTunnelOptions } from "./options.js";
-export { type Relay, type RelayEndInfo, type RelayEndReason, type RelayOptions, type RelayPeer, createRelay } from "./relay.js";
+export {
+  DEFAULT_TUNNEL_PATH,
+  resolveTunnelOptions,
+  type TunnelInfo,
+  type TunnelLimits,
+  type TunnelOptions,
+} from "./options.js";
+export {
+  createRelay,
+  type Relay,
+  type RelayEndInfo,
+  type RelayEndReason,
+  type RelayOptions,
+  type RelayPeer,
+} from "./relay.js";

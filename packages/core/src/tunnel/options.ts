@@ -1,5 +1,5 @@
 import type { Principal } from "../types.js";
-import { type TunnelCounter, createMemoryTunnelCounter } from "./counter.js";
+import { createMemoryTunnelCounter, type TunnelCounter } from "./counter.js";
 import type { RelayEndInfo } from "./relay.js";
 
 /** Who a tunnel is for; given to the tunnel hooks. */
@@ -78,7 +78,10 @@ export function resolveTunnelOptions(options: TunnelOptions = {}): TunnelLimits 
   if (typeof path !== "string" || !/^(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*\/?$/.test(path)) {
     fail("path", `must be an absolute path like "/api/fal/proxy", got ${JSON.stringify(path)}`);
   }
-  if (options.counter !== undefined && (typeof options.counter?.acquire !== "function" || typeof options.counter.release !== "function")) {
+  if (
+    options.counter !== undefined &&
+    (typeof options.counter?.acquire !== "function" || typeof options.counter.release !== "function")
+  ) {
     fail("counter", "must have `acquire` and `release` methods");
   }
   return {

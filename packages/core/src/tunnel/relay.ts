@@ -78,7 +78,8 @@ export function createRelay<M>(options: RelayOptions<M>): Relay<M> {
   const armIdle = (delay: number) => {
     idleTimer = setTimeout(() => {
       const quiet = Date.now() - lastActivity;
-      if (quiet >= limits.idleTimeout) finish("idle-timeout", CloseCode.normal, "Idle timeout", CloseCode.normal);
+      if (quiet >= limits.idleTimeout)
+        finish("idle-timeout", CloseCode.normal, "Idle timeout", CloseCode.normal);
       else armIdle(limits.idleTimeout - quiet);
     }, delay);
   };
@@ -124,7 +125,12 @@ export function createRelay<M>(options: RelayOptions<M>): Relay<M> {
         return;
       }
       if (queue.length + 1 > limits.maxQueuedMessages || queuedBytes + n > limits.maxQueuedBytes) {
-        finish("queue-overflow", CloseCode.policyViolation, "Too many messages before the connection opened", CloseCode.goingAway);
+        finish(
+          "queue-overflow",
+          CloseCode.policyViolation,
+          "Too many messages before the connection opened",
+          CloseCode.goingAway,
+        );
         return;
       }
       queue.push(message);

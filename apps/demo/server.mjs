@@ -1,0 +1,125 @@
+// The demo's custom server: Next.js and falgate's realtime tunnel on one http.Server (Next route
+// handlers cannot upgrade WebSockets). In front of a local mock of fal by default; with FAL_KEY set
+// (and FALGATE_MOCK unset) it talks to the real fal.ai.
+//
+//   node server.mjs          production (run `next build` first; `pnpm demo` does both)
+//   node server.mjs --dev    next dev
+//
+// Env: PORT (3000), HOST (127.0.0.1), FAL_KEY, FALGATE_MOCK=1, FALGATE_TOKEN_SECRET (random per start).
+import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import { dirname } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { attachTunnel } from "@falgate/node";
+import next from "next";
+import { falgateOptions } from "./src/lib/falgate-config.mjs";
+
+const dir = dirname(fileURLToPath(import.meta.url));
+
+/**
+ * Starts the demo. The mock (when used) and the token secret are handed to the Next route through
+ * `env` (process.env by default), which the route reads when it first loads.
+ * @param {{ port?: number, host?: string, dev?: boolean, env?: Record<string, string | undefined>, mockTimings?: { queueMs?: number, runMs?: number } }} [options]
+ */
+export async function startDemo(options = {}) {
+  const env = options.env ?? process.env;
+  const port = options.port ?? Number(env.PORT ?? 3000);
+  const host = options.host ?? env.HOST ?? "127.0.0.1";
+  const dev = options.dev ?? false;
+  const hasKey = Boolean(env.FAL_KEY || (env.FAL_KEY_ID && env.FAL_KEY_SECRET));
+  const useMock = env.FALGATE_MOCK === "1" || !hasKey;
+
+  let mock = null;
+  if (useMock) {
+    const { startMockFal } = await import("@falgate/mock-fal");
+    // Slow enough for a person to watch the queue and press Cancel.
+    mock = await startMockFal({ port: 0, queueMs: 1500, runMs: 3000, ...options.mockTimings });
+    env.FALGATE_DEMO_UPSTREAM = mock.url;
+    env.FALGATE_DEMO_MOCK_WS = mock.wsUrl;
+    env.FAL_KEY = mock.key;
+    delete env.FAL_KEY_ID;
+    delete env.FAL_KEY_SECRET;
+  } else {
+    delete env.FALGATE_DEMO_UPSTREAM;
+    delete env.FALGATE_DEMO_MOCK_WS;
+  }
+  // Signs the tunnel's single-use tokens; a fresh one per start is fine for a demo (never logged).
+  env.FALGATE_TOKEN_SECRET ||= randomBytes(32).toString("base64url");
+
+  const app = next({ dev, dir, hostname: host, port: port === 0 ? undefined : port });
+  try {
+    await app.prepare();
+  } catch (error) {
+    await mock?.close();
+    throw error;
+  }
+  const handle = app.getRequestHandler();
+  const server = createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    });
+  });
+  // The same policy as the HTTP route: the tunnel verifies falgate tokens minted there.
+  const tunnel = attachTunnel(server, { ...falgateOptions(env), env });
+  if (dev) {
+    // Next's dev server uses WebSockets for hot reload; leave the tunnel's paths to the tunnel.
+    const upgrade = app.getUpgradeHandler();
+    server.on("upgrade", (req, socket, head) => {
+      if (!req.url?.startsWith("/api/fal/proxy/")) void upgrade(req, socket, head);
+    });
+  }
+  await new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve(undefined);
+    });
+  });
+  const address = server.address();
+  const shownHost = host === "0.0.0.0" || host === "::" ? "localhost" : host.includes(":") ? `[${host}]` : host;
+  const url = `http://${shownHost}:${typeof address === "object" && address ? address.port : port}`;
+
+  let closing;
+  const close = () => {
+    closing ??= (async () => {
+      await tunnel.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(() => resolve(undefined)));
+      await app.close?.();
+      await mock?.close();
+    })();
+    return closing;
+  };
+  return { url, mode: useMock ? "mock" : "live", close };
+}
+
+async function main() {
+  const dev = process.argv.includes("--dev");
+  const demo = await startDemo({ dev });
+  console.log(`
+  falgate demo ready: ${demo.url}
+
+  mode: ${demo.mode === "mock" ? "offline, a local mock of fal (no key, no account)" : "live fal.ai (FAL_KEY)"}
+  proxy: ${demo.url}/api/fal/proxy   realtime tunnel: ${demo.url.replace("http", "ws")}/api/fal/proxy/{app}/realtime
+
+  Press Ctrl+C to stop.
+`);
+  const stop = () => {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+    demo.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error) => {
+    console.error("falgate demo:", error instanceof Error ? error.message : error);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,34 @@
+import type { Server } from "node:http";
+import {
+  type StartHandler,
+  describeConformance,
+  describeFalClient,
+  listen,
+  send,
+  silentLogger,
+} from "@falgate/testkit";
+import { createAdaptorServer } from "@hono/node-server";
+import { expect, test } from "vitest";
+import { createApp } from "../src/app.js";
+
+/** The example app exactly as it ships, on @hono/node-server, with the suite's options layered on top. */
+const start: StartHandler = async (options) => {
+  const app = createApp({ ...options, logger: silentLogger() });
+  const server = await listen(createAdaptorServer({ fetch: app.fetch }) as Server);
+  return { url: `${server.origin}/api/fal/proxy`, close: server.close };
+};
+
+describeConformance({ name: "apps/hono-example", start });
+describeFalClient({ name: "apps/hono-example", start });
+
+test("serves its page", async () => {
+  const app = createApp({ credentials: "unused", logger: silentLogger() });
+  const server = await listen(createAdaptorServer({ fetch: app.fetch }) as Server);
+  try {
+    const page = await send(`${server.origin}/`);
+    expect(page.status).toBe(200);
+    expect(page.text()).toContain("/api/fal/proxy");
+  } finally {
+    await server.close();
+  }
+});

@@ -1,0 +1,21 @@
+import type { FalgateOptions } from "@falgate/next";
+
+/**
+ * The proxy's options, shared by the App Router routes and the Pages Router route. FAL_KEY is read from the
+ * environment on each request; nothing here is secret.
+ */
+export const falgateOptions: FalgateOptions = {
+  // Only these fal apps can be called through this proxy.
+  allowedEndpoints: ["fal-ai/*"],
+  // Other origins of yours whose pages call this proxy (comma-separated); same-origin pages need nothing.
+  allowedOrigins: list(process.env.FALGATE_ALLOWED_ORIGINS),
+  // Development: send fal traffic to a local mock (`falgate-mock`) instead of fal.ai.
+  upstream: process.env.FALGATE_UPSTREAM || undefined,
+};
+
+function list(value: string | undefined): string[] {
+  return (value ?? "")
+    .split(",")
+    .map((item) => item.trim())
+    .filter(Boolean);
+}

@@ -1,0 +1,197 @@
+import type {
+  ResponseInit as WorkerResponseInit,
+  WebSocket as WorkerWebSocket,
+  WebSocketPair as WorkerWebSocketPair,
+} from "@cloudflare/workers-types";
+import {
+  CloseCode,
+  createRelay,
+  createTunnelGate,
+  type FalgateEnv,
+  FalgateError,
+  type RealtimeOptions,
+  type RelayPeer,
+  type TunnelGate,
+  type TunnelInfo,
+} from "@falgate/core";
+
+/** A message as Workers deliver it: text frames are strings, binary frames `ArrayBuffer`s. */
+type Message = string | ArrayBuffer;
+
+const encoder = new TextEncoder();
+const gates = new WeakMap<RealtimeOptions, TunnelGate>();
+
+function gateFor(options: RealtimeOptions): TunnelGate {
+  let gate = gates.get(options);
+  if (!gate) {
+    gate = createTunnelGate(options);
+    gates.set(options, gate);
+  }
+  return gate;
+}
+
+/**
+ * The realtime tunnel for Cloudflare Workers: returns the `101` answer for a tunnel upgrade, an error
+ * `Response` for a refused one, or `null` when the request is not a WebSocket upgrade below the tunnel mount
+ * (serve it with the HTTP proxy). Options are validated once per options object.
+ *
+ * Differences with the Node binding: the Workers runtime answers protocol pings itself and exposes no
+ * `bufferedAmount`/pause, so there is no falgate ping and no back-pressure; `idleTimeout` and
+ * `maxSessionDuration` bound every tunnel.
+ * @example
+ * const options = { tokens: {}, allowedEndpoints: ["fal-ai/fast-lcm-diffusion"] };
+ * export default {
+ *   async fetch(request: Request, env: Env) {
+ *     return (await handleTunnel(request, options, env)) ?? proxy(request, env);
+ *   },
+ * };
+ */
+export async function handleTunnel(
+  request: Request,
+  options: RealtimeOptions,
+  env: FalgateEnv,
+): Promise<Response | null> {
+  if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return null;
+  const gate = gateFor(options);
+  const decision = await gate.decide(request, env);
+  if (decision.action === "pass") return null;
+  if (decision.action === "reject") return decision.response;
+  if (decision.action === "refuse") return refuseInBand(decision.refusal);
+
+  const { limits, logger } = gate;
+  let upstream: WorkerWebSocket | null = null;
+  let failure = "fal is unreachable";
+  try {
+    const transport = options.fetch ?? ((input, init) => fetch(input, init));
+    const response = (await transport(decision.upstream.fetchUrl, {
+      headers: { ...decision.upstream.headers, upgrade: "websocket" },
+      signal: AbortSignal.timeout(limits.connectTimeout),
+    })) as unknown as { status: number; webSocket?: WorkerWebSocket | null; body: ReadableStream | null };
+    if (response.status === 101 && response.webSocket) upstream = response.webSocket;
+    else {
+      failure = `fal refused the connection (${response.status})`;
+      await response.body?.cancel().catch(() => {});
+    }
+  } catch (error) {
+    if (error instanceof Error && error.name === "TimeoutError") failure = "fal did not answer in time";
+  }
+  if (upstream === null) {
+    decision.release();
+    return acceptThenClose(CloseCode.badGateway, failure);
+  }
+
+  const [client, server] = pair();
+  server.accept();
+  upstream.accept();
+  relay(
+    server,
+    upstream,
+    { principal: decision.principal, app: decision.app },
+    gate,
+    decision.release,
+    logger,
+  );
+  return new Response(null, { status: 101, webSocket: client } as WorkerResponseInit as ResponseInit);
+}
+
+function relay(
+  server: WorkerWebSocket,
+  upstream: WorkerWebSocket,
+  info: TunnelInfo,
+  gate: TunnelGate,
+  release: () => void,
+  logger: TunnelGate["logger"],
+): void {
+  const { limits } = gate;
+  const hook = (run: () => void) => {
+    try {
+      run();
+    } catch (error) {
+      logger.error("tunnel hook failed", { error: error instanceof Error ? error.message : String(error) });
+    }
+  };
+  const r = createRelay<Message>({
+    limits,
+    size,
+    client: peer(server),
+    upstream: peer(upstream),
+    onEnd: (end) => {
+      release();
+      hook(() => limits.onEnd?.({ ...info, ...end }));
+    },
+  });
+  r.upstreamOpened();
+  hook(() => limits.onOpen?.(info));
+
+  const tooBig = (message: Message) => size(message) > limits.maxPayload;
+  server.addEventListener("message", (event) => {
+    const data = event.data as Message;
+    if (tooBig(data)) return r.end("client-closed", CloseCode.messageTooBig, "Message too big");
+    r.fromClient(data);
+  });
+  upstream.addEventListener("message", (event) => {
+    const data = event.data as Message;
+    if (tooBig(data)) return r.end("upstream-closed", CloseCode.messageTooBig, "Message too big");
+    r.fromUpstream(data);
+  });
+  server.addEventListener("close", (event) => {
+    r.clientClosed(event.code, event.reason);
+    // Complete the close handshake (runtimes without `web_socket_auto_reply_to_close` wait for it).
+    safeClose(server, CloseCode.normal, "");
+  });
+  server.addEventListener("error", () => r.clientClosed(1006, ""));
+  upstream.addEventListener("close", (event) => {
+    r.upstreamClosed(event.code, event.reason);
+    safeClose(upstream, CloseCode.normal, "");
+  });
+  upstream.addEventListener("error", () => r.upstreamClosed(1006, ""));
+}
+
+function peer(ws: WorkerWebSocket): RelayPeer<Message> {
+  return {
+    send(message) {
+      try {
+        ws.send(message);
+      } catch {
+        // The socket closed under us; its close event ends the relay.
+      }
+    },
+    close(code, reason) {
+      safeClose(ws, code, reason);
+    },
+  };
+}
+
+function safeClose(ws: WorkerWebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code, reason);
+  } catch {
+    // Already closed.
+  }
+}
+
+function size(message: Message): number {
+  return typeof message === "string" ? encoder.encode(message).byteLength : message.byteLength;
+}
+
+function pair(): [WorkerWebSocket, WorkerWebSocket] {
+  const Pair = (globalThis as unknown as { WebSocketPair?: typeof WorkerWebSocketPair }).WebSocketPair;
+  if (!Pair) throw new FalgateError("internal_error", "WebSocketPair is not available in this runtime.");
+  const { 0: client, 1: server } = new Pair();
+  return [client, server];
+}
+
+function refuseInBand(refusal: { frame: string; code: number; reason: string }): Response {
+  const [client, server] = pair();
+  server.accept();
+  server.send(refusal.frame);
+  server.close(refusal.code, refusal.reason);
+  return new Response(null, { status: 101, webSocket: client } as WorkerResponseInit as ResponseInit);
+}
+
+function acceptThenClose(code: number, reason: string): Response {
+  const [client, server] = pair();
+  server.accept();
+  server.close(code, reason);
+  return new Response(null, { status: 101, webSocket: client } as WorkerResponseInit as ResponseInit);
+}

@@ -1,0 +1,96 @@
+import { FaultList } from "./faults.js";
+import { FileStore } from "./files.js";
+import { PngCache } from "./png.js";
+import { QueueStore } from "./queue.js";
+import { Recorder } from "./recorder.js";
+import { TokenIssuer } from "./tokens.js";
+import type { MockFalOptions, MockLogger } from "./types.js";
+
+/** The default key, in fal's `id:secret` form. */
+export const DEFAULT_KEY = "mock-key-id:mock-key-secret";
+
+/** Options with every default applied. */
+export interface ResolvedOptions {
+  port: number;
+  host: string;
+  key: string;
+  queueMs: number;
+  runMs: number;
+  syncRunMs: number;
+  keepAliveMs: number;
+  recordBodyLimit: number;
+  recordBudget: number;
+  maxRecords: number;
+  storageLimit: number;
+  jsonLimit: number;
+  gzip: boolean;
+}
+
+/** Everything the routes share. */
+export interface MockState {
+  options: ResolvedOptions;
+  /** `http://host:port`, set once listening. */
+  url: string;
+  recorder: Recorder;
+  faults: FaultList;
+  queue: QueueStore;
+  files: FileStore;
+  tokens: TokenIssuer;
+  pngs: PngCache;
+  /** Aborted by `close()`: ends every stream and timer. */
+  lifetime: AbortSignal;
+  logger: MockLogger | undefined;
+}
+
+function number(options: MockFalOptions, name: keyof MockFalOptions, fallback: number, min = 0): number {
+  const value = options[name] ?? fallback;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
+    throw new TypeError(`mock-fal option \`${name}\` must be a number >= ${min}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Validates options once and applies defaults; a bad option throws a `TypeError` naming it. */
+export function resolveOptions(options: MockFalOptions): ResolvedOptions {
+  const key = options.key ?? DEFAULT_KEY;
+  if (typeof key !== "string" || key === "" || /\s/.test(key)) {
+    throw new TypeError("mock-fal option `key` must be a non-empty string without spaces");
+  }
+  const host = options.host ?? "127.0.0.1";
+  if (typeof host !== "string" || host === "") throw new TypeError("mock-fal option `host` must be a string");
+  const port = number(options, "port", 0);
+  if (!Number.isInteger(port) || port > 65535) throw new TypeError("mock-fal option `port` must be 0..65535");
+  return {
+    port,
+    host,
+    key,
+    queueMs: number(options, "queueMs", 50),
+    runMs: number(options, "runMs", 150),
+    syncRunMs: number(options, "syncRunMs", 0),
+    keepAliveMs: number(options, "keepAliveMs", 15_000, 1),
+    recordBodyLimit: number(options, "recordBodyLimit", 1024 * 1024),
+    recordBudget: number(options, "recordBudget", 128 * 1024 * 1024),
+    maxRecords: number(options, "maxRecords", 10_000, 1),
+    storageLimit: number(options, "storageLimit", 64 * 1024 * 1024),
+    jsonLimit: number(options, "jsonLimit", 32 * 1024 * 1024),
+    gzip: options.gzip ?? false,
+  };
+}
+
+/** Creates the shared state of a mock. */
+export function createState(options: MockFalOptions, lifetime: AbortSignal): MockState {
+  const resolved = resolveOptions(options);
+  const state: MockState = {
+    options: resolved,
+    url: "",
+    recorder: new Recorder(resolved.recordBodyLimit, resolved.maxRecords, resolved.recordBudget),
+    faults: new FaultList(),
+    queue: new QueueStore(resolved.queueMs, resolved.runMs),
+    files: new FileStore(resolved.storageLimit, () => state.url),
+    tokens: new TokenIssuer(options.jwtSecret),
+    pngs: new PngCache(),
+    lifetime,
+    logger: options.logger,
+  };
+  return state;
+}

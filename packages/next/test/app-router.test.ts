@@ -1,0 +1,77 @@
+import { createServer } from "node:http";
+import { startMockFal } from "@falgate/mock-fal";
+import { toNodeHandler } from "@falgate/node";
+import {
+  conformanceOptions,
+  describeConformance,
+  describeFalClient,
+  listen,
+  SAME_ORIGIN,
+  type StartHandler,
+  silentLogger,
+} from "@falgate/testkit";
+import { NextRequest } from "next/server";
+import { expect, test } from "vitest";
+import { createFalgateHandler, type FalgateRouteHandlers } from "../src/index.js";
+
+const PATH = "/api/fal/proxy";
+
+/**
+ * Serves the route handlers the way Next's router calls them: each request becomes a real `NextRequest` and goes
+ * to the exported function of its method (an unexported method would be Next's 405). The HTTP part is the
+ * shared Node bridge; `next build && next start` is covered in next-build.test.ts.
+ */
+const start: StartHandler = async (options) => {
+  const route = createFalgateHandler({ ...options, logger: silentLogger() });
+  const dispatch = toNodeHandler(async (request) => {
+    const handler = route[request.method as keyof FalgateRouteHandlers];
+    if (!handler) return new Response(null, { status: 405 });
+    return handler(new NextRequest(request));
+  });
+  const server = await listen(createServer(dispatch));
+  return { url: `${server.origin}${PATH}`, close: server.close };
+};
+
+describeConformance({ name: "Next App Router with NextRequest", start });
+describeFalClient({ name: "Next App Router with NextRequest", start });
+
+test("exports every method a route file needs, all the same handler", () => {
+  const route = createFalgateHandler({ credentials: "k", logger: silentLogger() });
+  expect(Object.keys(route).sort()).toEqual(["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]);
+  expect(new Set(Object.values(route)).size).toBe(1);
+});
+
+test("reads FAL_KEY from process.env at request time, and options.env on top of it", async () => {
+  const mock = await startMockFal();
+  const before = process.env.FAL_KEY;
+  try {
+    const { credentials: _unused, ...options } = conformanceOptions(mock);
+    const call = (route: FalgateRouteHandlers) =>
+      route.POST(
+        new NextRequest(`http://app.test${PATH}`, {
+          method: "POST",
+          headers: { ...SAME_ORIGIN, "x-fal-target-url": "https://fal.run/fal-ai/echo" },
+          body: "{}",
+        }),
+      );
+    const fromProcess = createFalgateHandler({ ...options, logger: silentLogger() });
+    delete process.env.FAL_KEY;
+    expect((await call(fromProcess)).status).toBe(500);
+    process.env.FAL_KEY = mock.key;
+    expect((await call(fromProcess)).status).toBe(200);
+
+    process.env.FAL_KEY = "wrong-key-in-process-env";
+    const fromOptions = createFalgateHandler({
+      ...options,
+      env: { FAL_KEY: mock.key },
+      logger: silentLogger(),
+    });
+    expect((await call(fromOptions)).status).toBe(200);
+    const seen = mock.requests.map((r) => r.headers.authorization);
+    expect(seen).toEqual([`Key ${mock.key}`, `Key ${mock.key}`]);
+  } finally {
+    if (before === undefined) delete process.env.FAL_KEY;
+    else process.env.FAL_KEY = before;
+    await mock.close();
+  }
+});

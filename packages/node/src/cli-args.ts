@@ -1,0 +1,172 @@
+import { parseArgs } from "node:util";
+import type { ServerOptions } from "./server.js";
+
+/** What the command line asks for. */
+export type CliCommand = { kind: "help" } | { kind: "serve"; options: ServerOptions };
+
+/** A command-line mistake; the message is meant for the person who typed it. */
+export class CliError extends Error {
+  override readonly name = "CliError";
+}
+
+/** The `falgate --help` text. */
+export const CLI_HELP = `falgate — the fal.ai authentication proxy as a standalone server
+
+Usage: falgate [options]
+
+Options (each also read from the environment variable shown; flags win):
+  -p, --port <n>                 Port to listen on                      FALGATE_PORT, PORT   [3000]
+      --host <addr>              Interface to bind (0.0.0.0 for all)     FALGATE_HOST         [127.0.0.1]
+      --path <path>              Proxy route (sub-paths served too)      FALGATE_PATH         [/api/fal/proxy]
+      --allowed-endpoints <list> Comma list of app ids, e.g.             FALGATE_ALLOWED_ENDPOINTS [all]
+                                 "fal-ai/flux/*,fal-ai/fast-sdxl"
+      --allowed-origins <list>   Browser origins allowed cross-origin    FALGATE_ALLOWED_ORIGINS   [none]
+                                 (with CORS), e.g. https://app.example.com
+      --webhook-origins <list>   Origins allowed in ?fal_webhook=        FALGATE_WEBHOOK_ORIGINS   [none]
+      --allow-unauthenticated    Let anyone call (local development      FALGATE_ALLOW_UNAUTHENTICATED=1
+                                 only: spends your credits)
+      --upstream <url>           Send fal traffic to another origin      FALGATE_UPSTREAM
+                                 (a local mock, staging)
+      --max-body-size <size>     Largest request body: bytes or 10mb,    FALGATE_MAX_BODY_SIZE [32mb]
+                                 512kb, 1gb
+      --trust-proxy              Use X-Forwarded-Proto/Host              FALGATE_TRUST_PROXY=1
+      --shutdown-timeout <ms>    Grace period for in-flight requests     FALGATE_SHUTDOWN_TIMEOUT [10000]
+  -h, --help                     Show this help
+
+The fal key is read from FAL_KEY (or FAL_KEY_ID and FAL_KEY_SECRET), never from a flag:
+command lines are visible to every user of the machine (ps).
+
+Without --allow-unauthenticated only same-origin browser calls and --allowed-origins are accepted.
+Health check: GET /healthz. SIGINT/SIGTERM shut down gracefully.
+`;
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const KEY_FLAGS = /^--?(fal-?)?(key|key-id|key-secret|credentials|secret)(=|$)/i;
+
+/**
+ * Parses `falgate` arguments and environment into server options (pure: no I/O, no process globals).
+ * Throws {@link CliError} on a bad flag or value.
+ * @example
+ * parseCliArgs(["--port", "8080"], { FALGATE_ALLOW_UNAUTHENTICATED: "1" });
+ */
+export function parseCliArgs(argv: readonly string[], env: Env = {}): CliCommand {
+  const keyFlag = argv.find((arg) => KEY_FLAGS.test(arg));
+  if (keyFlag !== undefined) {
+    throw new CliError(
+      `${keyFlag.split("=")[0]} is not accepted: pass the fal key in the FAL_KEY environment variable (or FAL_KEY_ID and FAL_KEY_SECRET), never on the command line.`,
+    );
+  }
+  let values: ReturnType<typeof parse>["values"];
+  try {
+    values = parse(argv).values;
+  } catch (error) {
+    throw new CliError(error instanceof Error ? error.message : String(error));
+  }
+  if (values.help) return { kind: "help" };
+
+  const pick = (flag: string | undefined, ...names: string[]): string | undefined => {
+    if (flag !== undefined) return flag;
+    for (const name of names) {
+      const value = env[name];
+      if (value !== undefined && value.trim() !== "") return value.trim();
+    }
+    return undefined;
+  };
+  const options: ServerOptions = {};
+
+  const port = pick(values.port, "FALGATE_PORT", "PORT");
+  options.port = port === undefined ? 3000 : integer("--port", port, 0, 65_535);
+  options.host = pick(values.host, "FALGATE_HOST") ?? "127.0.0.1";
+  const path = pick(values.path, "FALGATE_PATH");
+  if (path !== undefined) {
+    if (!path.startsWith("/")) throw new CliError(`--path must start with "/", got ${JSON.stringify(path)}`);
+    options.path = path;
+  }
+  const endpoints = list(pick(values["allowed-endpoints"], "FALGATE_ALLOWED_ENDPOINTS"));
+  if (endpoints) options.allowedEndpoints = endpoints;
+  const origins = list(pick(values["allowed-origins"], "FALGATE_ALLOWED_ORIGINS"));
+  if (origins) options.allowedOrigins = origins;
+  const webhooks = list(pick(values["webhook-origins"], "FALGATE_WEBHOOK_ORIGINS"));
+  if (webhooks) options.webhookOrigins = webhooks;
+  if (values["allow-unauthenticated"] || flag("FALGATE_ALLOW_UNAUTHENTICATED", env))
+    options.allowUnauthenticated = true;
+  if (values["trust-proxy"] || flag("FALGATE_TRUST_PROXY", env)) options.trustProxy = true;
+
+  const upstream = pick(values.upstream, "FALGATE_UPSTREAM");
+  if (upstream !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(upstream);
+    } catch {
+      throw new CliError(`--upstream must be an http(s) URL, got ${JSON.stringify(upstream)}`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      throw new CliError(`--upstream must be an http(s) URL, got ${JSON.stringify(upstream)}`);
+    }
+    options.upstream = upstream;
+  }
+  const maxBody = pick(values["max-body-size"], "FALGATE_MAX_BODY_SIZE");
+  if (maxBody !== undefined) options.maxBodySize = byteSize("--max-body-size", maxBody);
+  const grace = pick(values["shutdown-timeout"], "FALGATE_SHUTDOWN_TIMEOUT");
+  if (grace !== undefined) options.shutdownTimeout = integer("--shutdown-timeout", grace, 0, 3_600_000);
+  return { kind: "serve", options };
+}
+
+function parse(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    strict: true,
+    allowPositionals: false,
+    options: {
+      port: { type: "string", short: "p" },
+      host: { type: "string" },
+      path: { type: "string" },
+      "allowed-endpoints": { type: "string" },
+      "allowed-origins": { type: "string" },
+      "webhook-origins": { type: "string" },
+      "allow-unauthenticated": { type: "boolean" },
+      upstream: { type: "string" },
+      "max-body-size": { type: "string" },
+      "trust-proxy": { type: "boolean" },
+      "shutdown-timeout": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+}
+
+function list(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
+  return items.length > 0 ? items : undefined;
+}
+
+function flag(name: string, env: Env): boolean {
+  const value = env[name]?.trim().toLowerCase();
+  return value === "1" || value === "true" || value === "yes" || value === "on";
+}
+
+function integer(option: string, value: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value))
+    throw new CliError(`${option} must be a whole number, got ${JSON.stringify(value)}`);
+  const n = Number(value);
+  if (n < min || n > max) throw new CliError(`${option} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+const UNITS: Readonly<Record<string, number>> = { "": 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** `1048576`, `512kb`, `10mb`, `10MiB`, `1g` → bytes (binary units: sizes of bodies, not disks). */
+function byteSize(option: string, value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([kmg]?)(?:i?b)?$/i.exec(value.trim());
+  const unit = UNITS[match?.[2]?.toLowerCase() ?? ""];
+  if (!match || unit === undefined) {
+    throw new CliError(
+      `${option} must be a size like 1048576, 512kb, 10mb or 1gb, got ${JSON.stringify(value)}`,
+    );
+  }
+  return Math.floor(Number(match[1]) * unit);
+}

@@ -1,0 +1,408 @@
+import type { IncomingMessage, Server } from "node:http";
+import { STATUS_CODES } from "node:http";
+import type { Server as HttpsServer } from "node:https";
+import type { Duplex } from "node:stream";
+import {
+  CloseCode,
+  createRelay,
+  createTunnelGate,
+  type FalgateEnv,
+  type RealtimeOptions,
+  type Relay,
+  type RelayPeer,
+  type TunnelInfo,
+} from "@falgate/core";
+import { WebSocket, WebSocketServer } from "ws";
+
+/** Options of the Node tunnel: falgate's options (`tokens`, `tunnel`, `allowedOrigins`, `upstream`...). */
+export interface NodeTunnelOptions extends RealtimeOptions {
+  /** Environment for the fal key and `FALGATE_TOKEN_SECRET`. @default process.env (read when the tunnel is created) */
+  env?: FalgateEnv;
+}
+
+/** A snapshot of one open tunnel. */
+export interface TunnelSnapshot extends TunnelInfo {
+  state: "connecting" | "open" | "closed";
+  /** Bytes queued toward the browser / toward fal. */
+  clientBuffered: number;
+  upstreamBuffered: number;
+  /** True while falgate stops reading from that side because the other side is not keeping up. */
+  clientPaused: boolean;
+  upstreamPaused: boolean;
+}
+
+/** The realtime tunnel on Node's `ws`. */
+export interface NodeTunnel {
+  /**
+   * Handles an `upgrade` event. Returns `false`, without touching the socket, when the URL is not below
+   * the tunnel mount (another upgrade handler may own it).
+   */
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean;
+  /** Open tunnels (accepted, not yet closed). */
+  readonly size: number;
+  /** One snapshot per open tunnel. */
+  snapshot(): TunnelSnapshot[];
+  /** Closes every tunnel (1001) and stops the keep-alive timer; resolves when all sockets are gone. */
+  close(): Promise<void>;
+}
+
+interface Message {
+  data: Buffer;
+  binary: boolean;
+}
+
+interface Side {
+  ws: WebSocket;
+  alive: boolean;
+  /** Set when falgate paused reading from this side (the other side is backed up). */
+  paused: boolean;
+}
+
+interface Tunnel {
+  info: TunnelInfo;
+  relay: Relay<Message>;
+  client: Side;
+  upstream: Side;
+  done: Promise<void>;
+}
+
+/**
+ * Creates the tunnel: authenticate first (`decide`), then upgrade with `ws` (`noServer`), then relay
+ * byte for byte with back-pressure, keep-alive and cleanup of every socket and timer.
+ * @example
+ * const tunnel = createTunnel({ tokens: { secret }, allowedEndpoints: ["fal-ai/fast-lcm-diffusion"] });
+ * server.on("upgrade", (req, socket, head) => { if (!tunnel.handleUpgrade(req, socket, head)) socket.destroy(); });
+ */
+export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
+  const gate = createTunnelGate(options);
+  const env = options.env ?? process.env;
+  const { limits, logger } = gate;
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: limits.maxPayload,
+    // Frames are relayed as received; compression per hop would only cost memory and invite zip bombs.
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+  const tunnels = new Set<Tunnel>();
+  const pending = new Set<Duplex>();
+  let closing = false;
+  let keepAlive: NodeJS.Timeout | undefined;
+
+  const startKeepAlive = () => {
+    if (keepAlive || limits.pingInterval === 0) return;
+    keepAlive = setInterval(() => {
+      for (const tunnel of tunnels) {
+        if (tunnel.relay.state === "closed") continue;
+        probe(tunnel.client);
+        probe(tunnel.upstream);
+      }
+    }, limits.pingInterval);
+    keepAlive.unref();
+  };
+  const stopKeepAlive = () => {
+    if (keepAlive && tunnels.size === 0) {
+      clearInterval(keepAlive);
+      keepAlive = undefined;
+    }
+  };
+
+  function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+    const url = requestUrl(req);
+    if (url === null || !gate.matches(url.pathname)) return false;
+    if (closing) {
+      socket.destroy();
+      return true;
+    }
+    pending.add(socket);
+    const onSocketError = () => socket.destroy();
+    socket.on("error", onSocketError);
+    const settle = () => {
+      pending.delete(socket);
+      socket.off("error", onSocketError);
+    };
+    gate
+      .decide(toRequest(req, url), env)
+      .then(async (decision) => {
+        if (decision.action === "pass") {
+          settle();
+          return rejectRaw(socket, 404);
+        }
+        if (decision.action === "reject") {
+          settle();
+          return writeResponse(socket, decision.response);
+        }
+        const release = decision.action === "connect" ? decision.release : () => {};
+        if (socket.destroyed || !socket.writable || closing) {
+          settle();
+          release();
+          socket.destroy();
+          return;
+        }
+        let upgraded = false;
+        // ws destroys the socket without calling back when the handshake is invalid or the peer left.
+        socket.once("close", () => {
+          if (!upgraded) release();
+        });
+        wss.handleUpgrade(req, socket, head, (client) => {
+          upgraded = true;
+          settle();
+          if (decision.action === "refuse") {
+            const { frame, code, reason } = decision.refusal;
+            client.on("error", () => client.terminate());
+            client.send(frame, { binary: false });
+            client.close(code, reason);
+            return;
+          }
+          open(client, { principal: decision.principal, app: decision.app }, decision.upstream, release);
+        });
+      })
+      .catch((error: unknown) => {
+        settle();
+        logger.error("tunnel upgrade failed", { error: error instanceof Error ? error.name : typeof error });
+        socket.destroy();
+      });
+    return true;
+  }
+
+  function open(
+    clientWs: WebSocket,
+    info: TunnelInfo,
+    target: { url: string; headers: Record<string, string> },
+    release: () => void,
+  ): void {
+    const upstreamWs = new WebSocket(target.url, {
+      headers: target.headers,
+      perMessageDeflate: false,
+      maxPayload: limits.maxPayload,
+      handshakeTimeout: limits.connectTimeout,
+      followRedirects: false,
+    });
+    const client: Side = { ws: clientWs, alive: true, paused: false };
+    const upstream: Side = { ws: upstreamWs, alive: true, paused: false };
+    let markDone!: () => void;
+    const done = new Promise<void>((resolve) => {
+      markDone = resolve;
+    });
+    const relay = createRelay<Message>({
+      limits,
+      size: (m) => m.data.length,
+      client: peer(client, upstream, limits.highWaterMark),
+      upstream: peer(upstream, client, limits.highWaterMark),
+      onEnd: (end) => {
+        release();
+        callHook(() => limits.onEnd?.({ ...info, ...end }));
+      },
+    });
+    const tunnel: Tunnel = { info, relay, client, upstream, done };
+    tunnels.add(tunnel);
+    startKeepAlive();
+    // The tunnel is tracked until both sockets are closed, not just until the relay gave up on it.
+    let open = 2;
+    const socketClosed = () => {
+      if (--open > 0) return;
+      tunnels.delete(tunnel);
+      stopKeepAlive();
+      markDone();
+    };
+
+    clientWs.on("message", (data: Buffer, binary: boolean) => {
+      client.alive = true;
+      relay.fromClient({ data, binary });
+    });
+    clientWs.on("pong", () => {
+      client.alive = true;
+    });
+    // Protocol errors (e.g. a frame over maxPayload) make ws close the socket; 'close' follows.
+    clientWs.on("error", () => {});
+    clientWs.on("close", (code: number, reason: Buffer) => {
+      relay.clientClosed(code, reason.toString());
+      resumeIfPaused(upstream);
+      socketClosed();
+    });
+
+    upstreamWs.on("open", () => {
+      relay.upstreamOpened();
+      callHook(() => limits.onOpen?.(info));
+    });
+    upstreamWs.on("message", (data: Buffer, binary: boolean) => {
+      upstream.alive = true;
+      relay.fromUpstream({ data, binary });
+    });
+    upstreamWs.on("pong", () => {
+      upstream.alive = true;
+    });
+    upstreamWs.on("unexpected-response", (_req, res) => {
+      // Only the status reaches the browser: never fal's body or headers.
+      relay.upstreamFailed(`fal refused the connection (${res.statusCode ?? 0})`);
+      res.resume();
+      upstreamWs.terminate();
+    });
+    upstreamWs.on("error", (error: Error) => {
+      if (relay.state === "connecting") {
+        relay.upstreamFailed(
+          /timed out/i.test(error.message) ? "fal did not answer in time" : "fal is unreachable",
+        );
+      }
+    });
+    upstreamWs.on("close", (code: number, reason: Buffer) => {
+      relay.upstreamClosed(code, reason.toString());
+      resumeIfPaused(client);
+      socketClosed();
+    });
+  }
+
+  return {
+    handleUpgrade,
+    get size() {
+      return tunnels.size;
+    },
+    snapshot() {
+      return [...tunnels].map((t) => ({
+        ...t.info,
+        state: t.relay.state,
+        clientBuffered: t.client.ws.bufferedAmount,
+        upstreamBuffered: t.upstream.ws.bufferedAmount,
+        clientPaused: t.client.paused,
+        upstreamPaused: t.upstream.paused,
+      }));
+    },
+    async close() {
+      closing = true;
+      for (const socket of pending) socket.destroy();
+      pending.clear();
+      const all = [...tunnels];
+      for (const tunnel of all) tunnel.relay.end("shutdown", CloseCode.goingAway, "Server shutting down");
+      // Give close handshakes a moment, then cut whatever is left.
+      const timer = setTimeout(() => {
+        for (const tunnel of all) {
+          tunnel.client.ws.terminate();
+          tunnel.upstream.ws.terminate();
+        }
+      }, 1_000);
+      await Promise.all(all.map((t) => t.done));
+      clearTimeout(timer);
+      if (keepAlive) clearInterval(keepAlive);
+      keepAlive = undefined;
+      wss.close();
+    },
+  };
+
+  function callHook(run: () => void): void {
+    try {
+      run();
+    } catch (error) {
+      logger.error("tunnel hook failed", { error: error instanceof Error ? error.message : String(error) });
+    }
+  }
+}
+
+/**
+ * Attaches the tunnel to a Node HTTP(S) server (standalone, Express, Hono on node-server, a Next.js custom
+ * server). Upgrades outside the mount are left to other listeners, or answered 404 when there are none.
+ * @example
+ * const server = app.listen(3000);
+ * attachTunnel(server, { tokens: { secret: process.env.FALGATE_TOKEN_SECRET } });
+ */
+export function attachTunnel(server: Server | HttpsServer, options: NodeTunnelOptions = {}): NodeTunnel {
+  const tunnel = createTunnel(options);
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (tunnel.handleUpgrade(req, socket, head)) return;
+    if (server.listenerCount("upgrade") === 1) rejectRaw(socket, 404);
+  };
+  server.on("upgrade", onUpgrade);
+  server.once("close", () => {
+    server.off("upgrade", onUpgrade);
+    void tunnel.close();
+  });
+  return tunnel;
+}
+
+/** A relay peer over a `ws` socket that pauses `other` while this side is backed up. */
+function peer(self: Side, other: Side, highWaterMark: number): RelayPeer<Message> {
+  const lowWaterMark = highWaterMark >> 1;
+  const afterWrite = () => {
+    if (other.paused && self.ws.bufferedAmount <= lowWaterMark) {
+      other.paused = false;
+      other.ws.resume();
+    }
+  };
+  return {
+    send(message) {
+      if (self.ws.readyState !== WebSocket.OPEN) return;
+      self.ws.send(message.data, { binary: message.binary }, afterWrite);
+      if (!other.paused && self.ws.bufferedAmount > highWaterMark) {
+        other.paused = true;
+        other.ws.pause();
+      }
+    },
+    close(code, reason) {
+      const state = self.ws.readyState;
+      if (state === WebSocket.CONNECTING) self.ws.terminate();
+      else if (state === WebSocket.OPEN) self.ws.close(code, reason);
+    },
+  };
+}
+
+function resumeIfPaused(side: Side): void {
+  if (side.paused) {
+    side.paused = false;
+    side.ws.resume();
+  }
+}
+
+/** One keep-alive round: a peer that did not answer the last ping is terminated. */
+function probe(side: Side): void {
+  // A side we paused cannot have its pong read; the other side's drain will resume it.
+  if (side.paused || side.ws.readyState !== WebSocket.OPEN) return;
+  if (!side.alive) {
+    side.ws.terminate();
+    return;
+  }
+  side.alive = false;
+  side.ws.ping();
+}
+
+function requestUrl(req: IncomingMessage): URL | null {
+  try {
+    const host = req.headers.host ?? "localhost";
+    const scheme = (req.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
+    return new URL(req.url ?? "/", `${scheme}://${host}`);
+  } catch {
+    return null;
+  }
+}
+
+function toRequest(req: IncomingMessage, url: URL): Request {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined) continue;
+    headers.set(name, Array.isArray(value) ? value.join(", ") : value);
+  }
+  return new Request(url, { method: req.method ?? "GET", headers });
+}
+
+async function writeResponse(socket: Duplex, response: Response): Promise<void> {
+  const body = Buffer.from(await response.arrayBuffer());
+  const lines = [`HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ""}`];
+  response.headers.forEach((value, name) => {
+    if (name !== "content-length" && name !== "connection") lines.push(`${name}: ${value}`);
+  });
+  lines.push(`content-length: ${body.length}`, "connection: close", "", "");
+  endSocket(socket, Buffer.concat([Buffer.from(lines.join("\r\n")), body]));
+}
+
+function rejectRaw(socket: Duplex, status: number): void {
+  endSocket(
+    socket,
+    Buffer.from(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n`,
+    ),
+  );
+}
+
+function endSocket(socket: Duplex, data: Buffer): void {
+  if (socket.destroyed) return;
+  socket.on("error", () => socket.destroy());
+  socket.end(data, () => socket.destroy());
+}

@@ -1,0 +1,260 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { connect } from "node:net";
+import zlib from "node:zlib";
+import type { Logger } from "@falgate/core";
+import { afterEach, describe, expect, it } from "vitest";
+import { type RunningServer, type ServerOptions, startServer } from "../src/index.js";
+import { deferred, listen, rawRequest, readAll, readUntil, send } from "./helpers.js";
+
+const KEY = "test-key-id:test-key-secret";
+const silent: Logger = { warn: () => undefined, error: () => undefined };
+const cleanups: Array<() => Promise<void> | void> = [];
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+interface Seen {
+  method?: string;
+  url?: string;
+  headers: IncomingMessage["headers"];
+  body: Buffer;
+}
+
+/** A stand-in for fal on loopback that records what the proxy forwarded. */
+async function fakeFal(route?: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>) {
+  const seen: Seen[] = [];
+  const server = await listen(async (req, res) => {
+    if (route) return void route(req, res);
+    const body = await readAll(req);
+    seen.push({ method: req.method, url: req.url, headers: req.headers, body });
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "x-fal-request-id": "req-1",
+      "set-cookie": "fal=1",
+    });
+    res.end(JSON.stringify({ ok: true, echo: body.toString("utf8") }));
+  });
+  cleanups.push(server.close);
+  return { ...server, seen };
+}
+
+async function proxyServer(options: ServerOptions): Promise<RunningServer & { proxy: string }> {
+  const running = await startServer({
+    port: 0,
+    credentials: KEY,
+    allowUnauthenticated: true,
+    logger: silent,
+    ...options,
+  });
+  cleanups.push(running.close);
+  return { ...running, proxy: `${running.url}${options.path ?? "/api/fal/proxy"}` };
+}
+
+const target = (path: string) => ({
+  "x-fal-target-url": `https://fal.run${path}`,
+  "content-type": "application/json",
+});
+
+describe("startServer", () => {
+  it("proxies to the upstream with the key, without the browser's credentials", async () => {
+    const fal = await fakeFal();
+    const { proxy } = await proxyServer({ upstream: fal.url });
+    const body = JSON.stringify({ prompt: "a cat", n: 1 });
+    const res = await send(proxy, {
+      method: "POST",
+      headers: { ...target("/fal-ai/fast-sdxl?x=1"), authorization: "Bearer session", cookie: "sid=1" },
+      body,
+    });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.text)).toEqual({ ok: true, echo: body });
+    expect(res.headers["x-fal-request-id"]).toBe("req-1");
+    expect(res.headers["set-cookie"]).toBeUndefined();
+    const [call] = fal.seen;
+    expect(call?.method).toBe("POST");
+    expect(call?.url).toBe("/fal-ai/fast-sdxl?x=1");
+    expect(call?.headers.authorization).toBe(`Key ${KEY}`);
+    expect(call?.headers.cookie).toBeUndefined();
+    expect(call?.headers["x-falgate-upstream-host"]).toBe("fal.run");
+    expect(call?.body.toString()).toBe(body);
+    expect(res.text).not.toContain(KEY);
+  });
+
+  it("serves sub-paths of `path`, /healthz, and a JSON 404 elsewhere", async () => {
+    const fal = await fakeFal();
+    const { url } = await proxyServer({ upstream: fal.url, path: "/fal/" });
+    expect((await send(`${url}/fal/anything`, { headers: target("/fal-ai/flux/dev") })).status).toBe(200);
+    expect((await send(`${url}/fal`, { headers: target("/fal-ai/flux/dev") })).status).toBe(200);
+    const health = await send(`${url}/healthz`);
+    expect(health.status).toBe(200);
+    expect(JSON.parse(health.text)).toEqual({ status: "ok" });
+    const missing = await send(`${url}/falx`, { headers: target("/fal-ai/flux/dev") });
+    expect(missing.status).toBe(404);
+    expect(JSON.parse(missing.text).error.code).toBe("not_found");
+    expect(fal.seen).toHaveLength(2);
+  });
+
+  it("applies the core policy (refused target, endpoint allowlist)", async () => {
+    const fal = await fakeFal();
+    const { proxy } = await proxyServer({ upstream: fal.url, allowedEndpoints: ["fal-ai/flux/*"] });
+    const evil = await send(proxy, { headers: { "x-fal-target-url": "https://fal.run.evil.com/x" } });
+    expect(evil.status).toBe(403);
+    const other = await send(proxy, { method: "POST", headers: target("/fal-ai/fast-sdxl"), body: "{}" });
+    expect(JSON.parse(other.text).error.code).toBe("endpoint_not_allowed");
+    expect(fal.seen).toHaveLength(0);
+  });
+
+  it("relays SSE event by event: the first event arrives before upstream finished", async () => {
+    const next = deferred();
+    const fal = await fakeFal(async (_req, res) => {
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write('data: {"status":"IN_PROGRESS"}\n\n');
+      await next.promise;
+      res.end('data: {"status":"COMPLETED"}\n\n');
+    });
+    const { proxy } = await proxyServer({ upstream: fal.url });
+    const { req, response } = rawRequest(proxy, {
+      method: "POST",
+      headers: target("/fal-ai/flux/dev/stream"),
+    });
+    req.end("{}");
+    const res = await response;
+    const seen = { text: "" };
+    await readUntil(res, "IN_PROGRESS", seen);
+    expect(seen.text).not.toContain("COMPLETED");
+    next.resolve();
+    await readAll(res).then((rest) => (seen.text += rest.toString()));
+    expect(seen.text).toBe('data: {"status":"IN_PROGRESS"}\n\ndata: {"status":"COMPLETED"}\n\n');
+  });
+
+  it("streams the request body upstream before the client finished sending", async () => {
+    const firstChunk = deferred<string>();
+    const fal = await fakeFal(async (req, res) => {
+      req.once("data", (chunk: Buffer) => firstChunk.resolve(chunk.toString()));
+      const rest = await readAll(req);
+      res.end(`got ${rest.length}`);
+    });
+    const { proxy } = await proxyServer({ upstream: fal.url });
+    const { req, response } = rawRequest(proxy, {
+      method: "POST",
+      headers: { ...target("/fal-ai/flux/dev"), "content-type": "application/octet-stream" },
+    });
+    req.write("chunk-one;");
+    expect(await firstChunk.promise).toBe("chunk-one;");
+    req.end("chunk-two");
+    expect((await readAll(await response)).toString()).toMatch(/^got /);
+  });
+
+  it("a client that disconnects cancels the upstream request", async () => {
+    const arrived = deferred();
+    const upstreamClosed = deferred<boolean>();
+    const fal = await fakeFal((_req, res) => {
+      res.on("close", () => upstreamClosed.resolve(res.writableFinished));
+      res.writeHead(200, { "content-type": "text/event-stream" });
+      res.write(": keep-alive\n\n");
+      arrived.resolve();
+    });
+    const { proxy } = await proxyServer({ upstream: fal.url });
+    const { req, response } = rawRequest(proxy, {
+      method: "POST",
+      headers: target("/fal-ai/flux/dev/stream"),
+    });
+    req.end("{}");
+    const res = await response;
+    await arrived.promise;
+    await readUntil(res, "keep-alive");
+    res.destroy();
+    expect(await upstreamClosed.promise).toBe(false);
+  });
+
+  it("answers 413 past maxBodySize and 502 when the upstream is down", async () => {
+    const fal = await fakeFal();
+    const { proxy } = await proxyServer({ upstream: fal.url, maxBodySize: 16 });
+    const big = await send(proxy, {
+      method: "POST",
+      headers: target("/fal-ai/flux/dev"),
+      body: "x".repeat(64),
+    });
+    expect(big.status).toBe(413);
+    expect(JSON.parse(big.text).error.code).toBe("payload_too_large");
+    await fal.close();
+    const down = await send(proxy, { method: "POST", headers: target("/fal-ai/flux/dev"), body: "{}" });
+    expect(down.status).toBe(502);
+    expect(JSON.parse(down.text).error.code).toBe("upstream_unreachable");
+  });
+
+  it("decodes a gzipped upstream answer and drops its content-encoding", async () => {
+    const json = JSON.stringify({ images: [], pad: "y".repeat(4000) });
+    const gz = zlib.gzipSync(json);
+    const fal = await fakeFal((_req, res) => {
+      res.writeHead(200, {
+        "content-type": "application/json",
+        "content-encoding": "gzip",
+        "content-length": gz.length,
+      });
+      res.end(gz);
+    });
+    const { proxy } = await proxyServer({ upstream: fal.url });
+    const res = await send(proxy, { headers: target("/fal-ai/flux/dev") });
+    expect(res.headers["content-encoding"]).toBeUndefined();
+    expect(res.text).toBe(json);
+  });
+
+  describe("graceful shutdown", () => {
+    it("stops accepting, lets in-flight requests finish, then resolves", async () => {
+      const arrived = deferred();
+      const release = deferred();
+      const fal = await fakeFal(async (_req, res) => {
+        arrived.resolve();
+        await release.promise;
+        res.end('{"done":true}');
+      });
+      const running = await proxyServer({ upstream: fal.url });
+      const { req, response } = rawRequest(running.proxy, {
+        method: "POST",
+        headers: target("/fal-ai/flux/dev"),
+      });
+      req.end("{}");
+      await arrived.promise;
+      let closed = false;
+      const closing = running.close().then(() => {
+        closed = true;
+      });
+      // New connections are refused while the in-flight request is still running.
+      const refused = await new Promise<string>((resolve) => {
+        const socket = connect(Number(new URL(running.url).port), "127.0.0.1");
+        socket.on("connect", () => {
+          socket.destroy();
+          resolve("connected");
+        });
+        socket.on("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? "error"));
+      });
+      expect(refused).toBe("ECONNREFUSED");
+      expect(closed).toBe(false);
+      release.resolve();
+      const res = await response;
+      expect(res.headers.connection).toBe("close");
+      expect((await readAll(res)).toString()).toBe('{"done":true}');
+      await closing;
+      expect(closed).toBe(true);
+    });
+
+    it("cuts off requests still running after shutdownTimeout", async () => {
+      const arrived = deferred();
+      const fal = await fakeFal((_req, res) => {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.write(": open\n\n");
+        arrived.resolve(); // and never ends
+      });
+      const running = await proxyServer({ upstream: fal.url, shutdownTimeout: 50 });
+      const { req, response } = rawRequest(running.proxy, {
+        method: "POST",
+        headers: target("/fal-ai/x/stream"),
+      });
+      req.end("{}");
+      const res = await response;
+      await arrived.promise;
+      await running.close();
+      await expect(readAll(res)).rejects.toThrow(/aborted/);
+    });
+  });
+});

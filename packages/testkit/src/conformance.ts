@@ -1,0 +1,583 @@
+import { createHash, randomBytes } from "node:crypto";
+import { type MockFal, startMockFal } from "@falgate/mock-fal";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
+import { type Answer, open, readUntil, type SendOptions, send } from "./http.js";
+
+/** The options every adapter is started with: JSON only, so they can reach a Worker as a binding. */
+export interface ConformanceOptions {
+  credentials: string;
+  upstream: string;
+  allowedEndpoints: string[];
+  allowedOrigins: string[];
+}
+
+/** A handler under test, listening on its real framework. */
+export interface HandlerUnderTest {
+  /** Absolute URL of the proxy route (e.g. `http://127.0.0.1:1234/api/fal/proxy`). */
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts the adapter under test with the given options on its real framework. */
+export type StartHandler = (options: ConformanceOptions) => Promise<HandlerUnderTest>;
+
+/** Checks of the suite that an adapter may skip, each with a stated reason. */
+export type ConformanceCheck = "abort" | "early-413";
+
+/** How to run the suite against one adapter. */
+export interface ConformanceConfig {
+  /** Shown in the test names. */
+  name: string;
+  start: StartHandler;
+  /** Checks that cannot work on this platform, with the reason (shown as a skipped test). */
+  skip?: Partial<Record<ConformanceCheck, string>>;
+  /**
+   * The code for a refused connection. `upstream_unreachable` (a retry is safe) needs a transport that reports
+   * connect errors; workerd's `fetch` does not, so the core can only say `upstream_error`.
+   * @default "upstream_unreachable"
+   */
+  unreachableCode?: "upstream_unreachable" | "upstream_error";
+}
+
+/** An allowed cross-origin caller in {@link conformanceOptions}. */
+export const ALLOWED_ORIGIN = "https://app.example.com";
+/** The endpoint patterns in {@link conformanceOptions}. */
+export const ALLOWED_ENDPOINTS = ["fal-ai/*"];
+
+/** The options the suite starts every adapter with, for a given mock. */
+export function conformanceOptions(mock: Pick<MockFal, "key" | "url">): ConformanceOptions {
+  return {
+    credentials: mock.key,
+    upstream: mock.url,
+    allowedEndpoints: [...ALLOWED_ENDPOINTS],
+    allowedOrigins: [ALLOWED_ORIGIN],
+  };
+}
+
+/** What a same-origin browser page sends (the default policy admits exactly this without an `authorize` hook). */
+export const SAME_ORIGIN = { "sec-fetch-site": "same-origin" } as const;
+
+const RUN = "https://fal.run/fal-ai/fast-sdxl";
+const ECHO = "https://fal.run/fal-ai/echo";
+
+interface ErrorBody {
+  error: { code: string; message: string };
+  message: string;
+}
+
+/**
+ * The conformance suite: one `describe` block that starts mock-fal and the adapter, then checks policy,
+ * methods, streaming, errors, aborts, header hygiene, binary bodies and key secrecy over real sockets.
+ */
+export function describeConformance(config: ConformanceConfig): void {
+  describe(`conformance: ${config.name}`, () => {
+    let mock: MockFal;
+    let gate: HandlerUnderTest;
+    const answers: Answer[] = [];
+
+    beforeAll(async () => {
+      mock = await startMockFal({ runMs: 300, queueMs: 50 });
+      gate = await config.start(conformanceOptions(mock));
+    });
+    afterAll(async () => {
+      await gate?.close();
+      await mock?.close();
+    });
+    afterEach(() => {
+      // The key never leaves the proxy: not in a header, not in a body, whatever the outcome.
+      for (const a of answers.splice(0)) {
+        expect(a.rawHeaders.join("\n")).not.toContain(mock.key);
+        expect(a.body.includes(mock.key)).toBe(false);
+      }
+      mock.reset();
+    });
+
+    /** Calls the proxy with `target` as `x-fal-target-url` (as a same-origin page unless told otherwise). */
+    async function call(
+      target: string | null,
+      options: SendOptions & { browser?: boolean } = {},
+    ): Promise<Answer> {
+      const headers: Record<string, string | string[]> = {
+        ...(options.browser === false ? {} : SAME_ORIGIN),
+        ...(target === null ? {} : { "x-fal-target-url": target }),
+        ...(options.headers ?? {}),
+      };
+      const a = await send(gate.url, { ...options, headers });
+      answers.push(a);
+      return a;
+    }
+
+    /** A test the adapter may skip for a platform reason; the reason shows in the skipped test's name. */
+    function platformTest(check: ConformanceCheck, name: string, fn: () => Promise<void>): void {
+      const reason = config.skip?.[check];
+      if (reason) test.skip(`${name} (skipped on this platform: ${reason})`, fn);
+      else test(name, fn);
+    }
+
+    function expectError(a: Answer, status: number, code: string): void {
+      expect(a.status).toBe(status);
+      expect(a.headers["content-type"]).toMatch(/^application\/json/);
+      const body = a.json<ErrorBody>();
+      expect(body.error.code).toBe(code);
+      expect(body.message).toBe(body.error.message);
+      expect(body.error.message.length).toBeGreaterThan(10);
+    }
+
+    describe("policy", () => {
+      test("a call without x-fal-target-url is refused with 400 missing_target", async () => {
+        expectError(await call(null, { method: "POST", body: "{}" }), 400, "missing_target");
+        expect(mock.requests).toHaveLength(0);
+      });
+
+      test.each([
+        ["not a URL", "fal.run/fal-ai/fast-sdxl"],
+        ["userinfo", "https://user:pw@fal.run/fal-ai/fast-sdxl"],
+        ["plain http", "http://fal.run/fal-ai/fast-sdxl"],
+        ["a port", "https://fal.run:8443/fal-ai/fast-sdxl"],
+      ])("a malformed target (%s) is refused with 400 and nothing is forwarded", async (_label, target) => {
+        const a = await call(target, {
+          method: "POST",
+          body: "{}",
+          headers: { "content-type": "application/json" },
+        });
+        expect(a.status).toBe(400);
+        expect(a.json<ErrorBody>().error.code).toBe("invalid_target");
+        expect(mock.requests).toHaveLength(0);
+      });
+
+      test.each([
+        ["another host", "https://evil.example/fal-ai/fast-sdxl"],
+        ["a suffix host", "https://fal.run.evil.example/fal-ai/fast-sdxl"],
+        ["a rest.fal.ai path outside the allowlist", "https://rest.fal.ai/billing/keys"],
+      ])("a target on %s is refused with 403 target_not_allowed", async (_label, target) => {
+        expectError(await call(target, { method: "POST", body: "{}" }), 403, "target_not_allowed");
+        expect(mock.requests).toHaveLength(0);
+      });
+
+      test("endpoints outside allowedEndpoints are refused for every method", async () => {
+        expectError(
+          await call("https://fal.run/someone/else", { method: "POST", body: "{}" }),
+          403,
+          "endpoint_not_allowed",
+        );
+        expectError(
+          await call("https://queue.fal.run/someone/else/requests/abc/status", { method: "GET" }),
+          403,
+          "endpoint_not_allowed",
+        );
+        expectError(
+          await call("https://queue.fal.run/someone/else/requests/abc/cancel", { method: "PUT" }),
+          403,
+          "endpoint_not_allowed",
+        );
+        expect(mock.requests).toHaveLength(0);
+      });
+
+      test("a cross-site Origin not in allowedOrigins is refused with 403 origin_not_allowed", async () => {
+        const a = await call(RUN, {
+          method: "POST",
+          browser: false,
+          headers: { origin: "https://evil.example", "content-type": "application/json" },
+          body: JSON.stringify({ prompt: "x" }),
+        });
+        expectError(a, 403, "origin_not_allowed");
+        expect(a.headers["access-control-allow-origin"]).toBeUndefined();
+        expect(mock.requests).toHaveLength(0);
+      });
+
+      test("without an authorize hook a non-browser call is refused with 401 unauthenticated", async () => {
+        const a = await call(RUN, { method: "POST", browser: false, body: JSON.stringify({ prompt: "x" }) });
+        expectError(a, 401, "unauthenticated");
+        expect(mock.requests).toHaveLength(0);
+      });
+
+      test("a webhook URL outside webhookOrigins is refused", async () => {
+        const target = `https://queue.fal.run/fal-ai/fast-sdxl?fal_webhook=${encodeURIComponent("https://evil.example/hook")}`;
+        expectError(
+          await call(target, { method: "POST", body: JSON.stringify({ prompt: "x" }) }),
+          403,
+          "webhook_not_allowed",
+        );
+        expect(mock.requests).toHaveLength(0);
+      });
+
+      test("a CORS preflight from an allowed origin is answered by the proxy itself", async () => {
+        const a = await call(null, {
+          method: "OPTIONS",
+          browser: false,
+          headers: {
+            origin: ALLOWED_ORIGIN,
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "content-type, x-fal-target-url",
+          },
+        });
+        expect(a.status).toBe(204);
+        expect(a.headers["access-control-allow-origin"]).toBe(ALLOWED_ORIGIN);
+        expect(String(a.headers["access-control-allow-methods"])).toMatch(/\bPUT\b/);
+        expect(String(a.headers["access-control-allow-headers"]).toLowerCase()).toContain("x-fal-target-url");
+        expect(mock.requests).toHaveLength(0);
+      });
+
+      test("an allowed cross-origin call is forwarded and can read x-fal-request-id", async () => {
+        const a = await call(RUN, {
+          method: "POST",
+          browser: false,
+          headers: { origin: ALLOWED_ORIGIN, "content-type": "application/json" },
+          body: JSON.stringify({ prompt: "cors" }),
+        });
+        expect(a.status).toBe(200);
+        expect(a.headers["access-control-allow-origin"]).toBe(ALLOWED_ORIGIN);
+        expect(String(a.headers["access-control-expose-headers"])).toContain("x-fal-request-id");
+        expect(a.headers["x-fal-request-id"]).toBeTruthy();
+      });
+    });
+
+    describe("methods", () => {
+      test("POST: JSON in, JSON out, the key injected upstream", async () => {
+        const a = await call(RUN, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ prompt: "a red fox" }),
+        });
+        expect(a.status).toBe(200);
+        expect(a.json<{ images: unknown[] }>().images).toHaveLength(1);
+        const seen = await mock.waitForRequest((r) => r.method === "POST");
+        expect(seen.host).toBe("fal.run");
+        expect(seen.path).toBe("/fal-ai/fast-sdxl");
+        expect(seen.headers.authorization).toBe(`Key ${mock.key}`);
+        expect(seen.json).toEqual({ prompt: "a red fox" });
+      });
+
+      test("GET keeps the target's query string", async () => {
+        const a = await call(`${RUN}?prompt=query%20input&seed=7`, { method: "GET" });
+        expect(a.status).toBe(200);
+        const seen = await mock.waitForRequest((r) => r.method === "GET");
+        expect(seen.search).toBe("?prompt=query%20input&seed=7");
+        expect(seen.bodyLength).toBe(0);
+      });
+
+      test("PUT with an empty body (queue cancel) is forwarded as an empty PUT", async () => {
+        const submit = await call("https://queue.fal.run/fal-ai/fast-sdxl", {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ prompt: "to cancel" }),
+        });
+        const { request_id } = submit.json<{ request_id: string }>();
+        const a = await call(`https://queue.fal.run/fal-ai/fast-sdxl/requests/${request_id}/cancel`, {
+          method: "PUT",
+          headers: { "content-type": "application/json" },
+        });
+        expect(a.status).toBeLessThan(500);
+        expect(a.json<{ status: string }>().status).toMatch(/CANCELLATION_REQUESTED|ALREADY_COMPLETED/);
+        const seen = await mock.waitForRequest((r) => r.method === "PUT");
+        expect(seen.path).toBe(`/fal-ai/fast-sdxl/requests/${request_id}/cancel`);
+        expect(seen.bodyLength).toBe(0);
+      });
+
+      test.each(["DELETE", "PATCH"])(
+        "%s reaches upstream with its body, and its answer comes back",
+        async (method) => {
+          // mock-fal serves GET and POST only: its 405 (with `allow`) must come back exactly as sent.
+          const a = await call(ECHO, {
+            method,
+            headers: { "content-type": "application/json" },
+            body: '{"m":1}',
+          });
+          const seen = await mock.waitForRequest((r) => r.method === method);
+          expect(seen.headers["content-type"]).toBe("application/json");
+          expect(a.status).toBe(seen.status);
+          expect(a.status).toBe(405);
+          expect(a.headers.allow).toBe("GET, POST");
+          expect(a.json()).toEqual({ detail: "Method Not Allowed" });
+          // The mock may answer before reading the body; once read, it is the bytes sent.
+          const body = await mock.waitForRequest((r) => r.method === method && r.complete);
+          expect(body.body?.toString()).toBe('{"m":1}');
+        },
+      );
+
+      test("HEAD answers the upstream status and headers without a body", async () => {
+        const a = await call(`${RUN}?prompt=head`, { method: "HEAD" });
+        const seen = await mock.waitForRequest((r) => r.method === "HEAD");
+        expect(a.status).toBe(seen.status);
+        expect(a.body.byteLength).toBe(0);
+      });
+
+      test("OPTIONS without preflight headers is forwarded like any method", async () => {
+        const a = await call(ECHO, { method: "OPTIONS" });
+        const seen = await mock.waitForRequest((r) => r.method === "OPTIONS");
+        expect(a.status).toBe(seen.status);
+      });
+    });
+
+    describe("streaming", () => {
+      test("an SSE answer passes through unchanged, event by event", async () => {
+        const a = await call(`${RUN}/stream`, {
+          method: "POST",
+          headers: { "content-type": "application/json", accept: "text/event-stream" },
+          body: JSON.stringify({ prompt: "stream me" }),
+        });
+        expect(a.status).toBe(200);
+        expect(a.headers["content-type"]).toMatch(/^text\/event-stream/);
+        const events = a
+          .text()
+          .split("\n\n")
+          .filter((e) => e.startsWith("data: "));
+        expect(events.length).toBeGreaterThan(1);
+      });
+    });
+
+    describe("errors", () => {
+      test("upstream 4xx answers pass through with their status and body", async () => {
+        const a = await call(RUN, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ num_images: 99 }),
+        });
+        expect(a.status).toBe(422);
+        const body = a.json<{ detail: Array<{ loc: string[] }> }>();
+        expect(body.detail.map((d) => d.loc.join("."))).toContain("body.prompt");
+      });
+
+      test("an upstream 5xx passes through unchanged, not rewritten", async () => {
+        mock.fault({
+          kind: "status",
+          status: 503,
+          body: { detail: "overloaded" },
+          headers: { "retry-after": "3" },
+        });
+        const a = await call(RUN, { method: "POST", body: JSON.stringify({ prompt: "x" }) });
+        expect(a.status).toBe(503);
+        expect(a.json()).toEqual({ detail: "overloaded" });
+        expect(a.headers["retry-after"]).toBe("3");
+      });
+
+      test("an upstream that resets the connection answers 502 JSON with a code", async () => {
+        mock.fault({ kind: "reset" });
+        const a = await call(RUN, { method: "POST", body: JSON.stringify({ prompt: "x" }) });
+        expectError(a, 502, "upstream_error");
+      });
+
+      test(`an unreachable upstream answers 502 ${config.unreachableCode ?? "upstream_unreachable"}`, async () => {
+        // The proxy's upstream is the mock; a closed mock port is as unreachable as it gets. Restarting
+        // would change the URL, so this check starts its own adapter instance.
+        const dead = await startMockFal();
+        const options = conformanceOptions(dead);
+        await dead.close();
+        const other = await config.start(options);
+        try {
+          const a = await send(other.url, {
+            method: "POST",
+            headers: { ...SAME_ORIGIN, "x-fal-target-url": RUN },
+            body: "{}",
+          });
+          answers.push(a);
+          expect(a.status).toBe(502);
+          expect(a.json<ErrorBody>().error.code).toBe(config.unreachableCode ?? "upstream_unreachable");
+        } finally {
+          await other.close();
+        }
+      });
+
+      platformTest(
+        "early-413",
+        "a declared body over the size cap is refused with 413 before it is sent",
+        async () => {
+          const a = await call(ECHO, {
+            method: "POST",
+            headers: {
+              "content-type": "application/octet-stream",
+              "content-length": String(64 * 1024 * 1024),
+            },
+            body: Buffer.alloc(1024),
+          }).catch((error: unknown) => error);
+          // Answering before the body is read is allowed to reset the socket; the status is what counts.
+          if (a instanceof Error) throw a;
+          expectError(a as Answer, 413, "payload_too_large");
+        },
+      );
+    });
+
+    describe("abort", () => {
+      platformTest(
+        "abort",
+        "a client that disconnects while upstream works aborts the upstream request",
+        async () => {
+          mock.fault({ kind: "delay", delayMs: 60_000, path: /^\/fal-ai\/fast-sdxl$/ });
+          const controller = new AbortController();
+          const pending = call(RUN, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ prompt: "slow" }),
+            signal: controller.signal,
+          }).catch((error: unknown) => error);
+          await waitFor(() => mock.requests.some((r) => r.complete));
+          controller.abort();
+          expect(await pending).toBeInstanceOf(Error);
+          const seen = await mock.waitForRequest((r) => r.aborted, 15_000);
+          expect(seen.path).toBe("/fal-ai/fast-sdxl");
+        },
+      );
+    });
+
+    describe("headers", () => {
+      test("x-fal-* and content headers are forwarded; Authorization, cookies and hop-by-hop headers are not", async () => {
+        await call(ECHO, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            accept: "application/json",
+            "x-fal-queue-priority": "low",
+            "x-fal-runner-hint": "hint-1",
+            "x-fal-request-timeout": "30",
+            "x-fal-store-io": "0",
+            authorization: "Bearer app-session-token",
+            cookie: "session=secret-cookie",
+            connection: "keep-alive, x-hop-named",
+            "x-hop-named": "named in Connection",
+            "keep-alive": "timeout=5",
+            "proxy-authorization": "Basic cHJveHk6cHc=",
+            te: "trailers",
+            "x-custom-unknown": "not in the forward list",
+          },
+          body: "{}",
+        });
+        const seen = await mock.waitForRequest((r) => r.method === "POST");
+        expect(seen.headers).toMatchObject({
+          "content-type": "application/json",
+          accept: "application/json",
+          "x-fal-queue-priority": "low",
+          "x-fal-runner-hint": "hint-1",
+          "x-fal-request-timeout": "30",
+          "x-fal-store-io": "0",
+          authorization: `Key ${mock.key}`,
+        });
+        for (const name of [
+          "cookie",
+          "x-hop-named",
+          "keep-alive",
+          "proxy-authorization",
+          "te",
+          "x-fal-target-url",
+          "x-custom-unknown",
+        ]) {
+          expect(seen.headers[name], name).toBeUndefined();
+        }
+      });
+
+      test("set-cookie and hop-by-hop headers from upstream are dropped; fal's own headers pass", async () => {
+        mock.fault({
+          kind: "status",
+          status: 200,
+          body: { ok: true },
+          headers: {
+            "set-cookie": "fal_session=abc; Path=/",
+            "keep-alive": "timeout=99",
+            "proxy-authenticate": "Basic",
+            "x-fal-request-id": "req-123",
+            "x-fal-billable-units": "2",
+          },
+        });
+        const a = await call(RUN, { method: "POST", body: JSON.stringify({ prompt: "x" }) });
+        expect(a.status).toBe(200);
+        expect(a.json()).toEqual({ ok: true });
+        expect(a.headers["set-cookie"]).toBeUndefined();
+        expect(a.headers["proxy-authenticate"]).toBeUndefined();
+        expect(String(a.headers["keep-alive"] ?? "")).not.toContain("99");
+        expect(a.headers["x-fal-request-id"]).toBe("req-123");
+        expect(a.headers["x-fal-billable-units"]).toBe("2");
+      });
+    });
+
+    describe("binary bodies", () => {
+      test("a 2 MiB binary body arrives byte-identical (sha256 at the mock)", async () => {
+        const bytes = randomBytes(2 * 1024 * 1024);
+        await call(ECHO, {
+          method: "POST",
+          headers: { "content-type": "application/octet-stream" },
+          body: bytes,
+        });
+        const seen = await mock.waitForRequest((r) => r.method === "POST");
+        expect(seen.bodyLength).toBe(bytes.byteLength);
+        expect(seen.bodySha256).toBe(sha256(bytes));
+        expect(seen.headers["content-type"]).toBe("application/octet-stream");
+      });
+
+      test("a multipart body passes untouched, boundary included", async () => {
+        const boundary = "----falgate-conformance";
+        const file = randomBytes(4096);
+        const body = Buffer.concat([
+          Buffer.from(`--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="a.bin"\r\n`),
+          Buffer.from("content-type: application/octet-stream\r\n\r\n"),
+          file,
+          Buffer.from(`\r\n--${boundary}--\r\n`),
+        ]);
+        const type = `multipart/form-data; boundary=${boundary}`;
+        await call(ECHO, { method: "POST", headers: { "content-type": type }, body });
+        const seen = await mock.waitForRequest((r) => r.method === "POST");
+        expect(seen.headers["content-type"]).toBe(type);
+        expect(seen.bodySha256).toBe(sha256(body));
+      });
+    });
+
+    describe("a long stream", () => {
+      // A mock whose /stream answers last a minute, with a keep-alive comment every 100 ms: the first event
+      // can only arrive in time if nothing between mock and client buffers, and the keep-alives let every
+      // runtime notice a client that left.
+      let slow: MockFal;
+      let slowGate: HandlerUnderTest;
+      beforeAll(async () => {
+        slow = await startMockFal({ runMs: 60_000, keepAliveMs: 100 });
+        slowGate = await config.start(conformanceOptions(slow));
+      });
+      afterAll(async () => {
+        await slowGate?.close();
+        await slow?.close();
+      });
+
+      test("the first SSE event arrives while upstream still streams; a client that leaves aborts upstream", async () => {
+        const response = await open(slowGate.url, {
+          method: "POST",
+          headers: {
+            ...SAME_ORIGIN,
+            "x-fal-target-url": `${RUN}/stream`,
+            "content-type": "application/json",
+            accept: "text/event-stream",
+          },
+          body: JSON.stringify({ prompt: "a long stream" }),
+        });
+        try {
+          expect(response.message.statusCode).toBe(200);
+          expect(response.message.headers["content-type"]).toMatch(/^text\/event-stream/);
+          const received = await readUntil(response.message, (text) => /data: .*\n\n/.test(text));
+          const first = JSON.parse(
+            received.slice(
+              received.indexOf("data: ") + 6,
+              received.indexOf("\n\n", received.indexOf("data: ")),
+            ),
+          );
+          expect(first.images).toHaveLength(1);
+          expect(received).not.toContain(slow.key);
+          const upstream = slow.requests.find((r) => r.path.endsWith("/stream"));
+          expect(upstream?.aborted).toBe(false);
+        } finally {
+          response.close();
+        }
+        const seen = await slow.waitForRequest((r) => r.path.endsWith("/stream") && r.aborted, 20_000);
+        expect(seen.method).toBe("POST");
+      });
+    });
+  });
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** Polls a condition that has no event to wait on (a record appearing in another server's log). */
+async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

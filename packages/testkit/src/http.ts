@@ -1,0 +1,128 @@
+import {
+  type ClientRequest,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+} from "node:http";
+
+/** A request to the handler under test, sent on a fresh connection. */
+export interface SendOptions {
+  method?: string;
+  headers?: Record<string, string | string[]>;
+  body?: string | Uint8Array;
+  /** Abort the client side after this signal fires. */
+  signal?: AbortSignal;
+}
+
+/** A complete answer: status, headers as Node parsed them, the raw body bytes. */
+export interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** Header names and values exactly as received, in order. */
+  rawHeaders: string[];
+  body: Buffer;
+  text(): string;
+  json<T = unknown>(): T;
+}
+
+/** Sends one request over a real socket (no connection reuse) and reads the whole answer. */
+export async function send(url: string, options: SendOptions = {}): Promise<Answer> {
+  const response = await open(url, options);
+  const body = await readAll(response.message);
+  response.close();
+  return answer(response.message, body);
+}
+
+/** An answer whose body is still streaming, plus a way to drop the connection. */
+export interface OpenResponse {
+  message: IncomingMessage;
+  /** Destroys the socket (a client that vanished). */
+  close(): void;
+}
+
+/** Sends a request and resolves once the answer's headers arrived; the body is left unread. */
+export function open(url: string, options: SendOptions = {}): Promise<OpenResponse> {
+  return new Promise((resolve, reject) => {
+    const target = new URL(url);
+    const headers = { ...(options.headers ?? {}) };
+    const names = Object.keys(headers).map((name) => name.toLowerCase());
+    // Node sends DELETE/OPTIONS bodies without framing unless told their length.
+    if (
+      options.body !== undefined &&
+      !names.includes("content-length") &&
+      !names.includes("transfer-encoding")
+    ) {
+      headers["content-length"] = String(Buffer.byteLength(options.body));
+    }
+    const req: ClientRequest = httpRequest(target, {
+      method: options.method ?? "GET",
+      headers,
+      agent: false,
+      signal: options.signal,
+    });
+    req.once("error", reject);
+    req.once("response", (message) => {
+      resolve({ message, close: () => req.destroy() });
+    });
+    if (options.body !== undefined) req.end(options.body);
+    else req.end();
+  });
+}
+
+/** Reads a message body to its end. */
+export function readAll(message: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    message.on("data", (chunk: Buffer) => chunks.push(chunk));
+    message.once("end", () => resolve(Buffer.concat(chunks)));
+    message.once("error", reject);
+    message.once("aborted", () => reject(new Error("response aborted")));
+  });
+}
+
+/** Reads from a streaming body until `predicate` accepts what arrived so far (the rest stays unread). */
+export function readUntil(
+  message: IncomingMessage,
+  predicate: (received: string) => boolean,
+): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let received = "";
+    const onData = (chunk: Buffer) => {
+      received += chunk.toString("utf8");
+      if (predicate(received)) {
+        cleanup();
+        message.pause();
+        resolve(received);
+      }
+    };
+    const onEnd = () => {
+      cleanup();
+      reject(
+        new Error(`stream ended before the expected data; got ${JSON.stringify(received.slice(0, 500))}`),
+      );
+    };
+    const onError = (error: Error) => {
+      cleanup();
+      reject(error);
+    };
+    const cleanup = () => {
+      message.off("data", onData);
+      message.off("end", onEnd);
+      message.off("error", onError);
+    };
+    message.on("data", onData);
+    message.once("end", onEnd);
+    message.once("error", onError);
+  });
+}
+
+function answer(message: IncomingMessage, body: Buffer): Answer {
+  return {
+    status: message.statusCode ?? 0,
+    headers: message.headers,
+    rawHeaders: message.rawHeaders,
+    body,
+    text: () => body.toString("utf8"),
+    json: <T>() => JSON.parse(body.toString("utf8")) as T,
+  };
+}
