@@ -62,7 +62,8 @@ export function downstreamResponseHeaders(upstream: Headers): Headers {
   const out = new Headers();
   const named = connectionTokens(upstream.get("connection"));
   // fetch() has already decoded a compressed body: the length and encoding no longer describe the bytes we send.
-  const decoded = upstream.has("content-encoding");
+  // An encoding fetch does not decode arrives as-is, so its headers must stay.
+  const decoded = isDecodedEncoding(upstream.get("content-encoding"));
   upstream.forEach((value, name) => {
     if (HOP_BY_HOP.has(name) || RESPONSE_DENY.has(name) || named.has(name)) return;
     if (name.startsWith("access-control-")) return;
@@ -70,6 +71,18 @@ export function downstreamResponseHeaders(upstream: Headers): Headers {
     out.append(name, value);
   });
   return out;
+}
+
+// What fetch implementations (undici, workerd, browsers) decode transparently.
+const DECODED_ENCODINGS = new Set(["gzip", "x-gzip", "deflate", "br", "identity"]);
+
+function isDecodedEncoding(value: string | null): boolean {
+  if (value === null) return false;
+  const codings = value
+    .split(",")
+    .map((c) => c.trim().toLowerCase())
+    .filter(Boolean);
+  return codings.length > 0 && codings.every((c) => DECODED_ENCODINGS.has(c));
 }
 
 function connectionTokens(value: string | null): Set<string> {

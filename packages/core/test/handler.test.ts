@@ -428,6 +428,16 @@ describe("forwarding", () => {
     expect(upstream.seen[0]?.headers["accept-encoding"]).not.toBe("br-from-browser");
   });
 
+  test("an encoding fetch does not decode keeps its headers, bytes untouched", async () => {
+    route = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-encoding": "x-custom" });
+      res.end(Buffer.from([1, 2, 3]));
+    };
+    const res = await gate()(call("https://fal.run/a/b", { body: "{}" }));
+    expect(res.headers.get("content-encoding")).toBe("x-custom");
+    expect([...new Uint8Array(await res.arrayBuffer())]).toEqual([1, 2, 3]);
+  });
+
   test("SSE: the first event reaches the client before upstream finishes", async () => {
     let finish!: () => void;
     const finished = new Promise<void>((r) => {
