@@ -7,6 +7,8 @@ import {
   type EndpointPolicy,
   type TargetPolicy,
 } from "./policy/index.js";
+import { createTokenIssuerResolver, type TokenIssuer } from "./tokens/jwt.js";
+import { resolveTunnelOptions } from "./tunnel/options.js";
 import type {
   AuthorizeHook,
   CredentialsResolver,
@@ -39,6 +41,8 @@ export interface ResolvedConfig {
   onRequest: ((info: RequestInfo) => void | Promise<void>) | undefined;
   onResponse: ((info: ResponseInfo) => void | Promise<void>) | undefined;
   falTokenMaxExpiration: number;
+  /** The falgate token issuer for an env; `null` when no token key is configured. */
+  tokenIssuer: (env: FalgateEnv) => TokenIssuer | null;
 }
 
 /** Default request body cap: 32 MiB. */
@@ -106,6 +110,8 @@ export function resolveConfig(options: FalgateOptions): ResolvedConfig {
   const allowHeaders = new Set(["content-type", "accept", "authorization", "x-fal-target-url", ...forward]);
   for (const h of corsOptions.allowHeaders ?? []) allowHeaders.add(String(h).toLowerCase());
 
+  // Validated here so a bad `tunnel` option fails at creation even where only the HTTP handler runs.
+  resolveTunnelOptions(options.tunnel);
   if (options.fetch !== undefined && typeof options.fetch !== "function") fail("fetch", "must be a function");
   const fetchImpl: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
 
@@ -133,6 +139,7 @@ export function resolveConfig(options: FalgateOptions): ResolvedConfig {
     onRequest: options.onRequest,
     onResponse: options.onResponse,
     falTokenMaxExpiration: nonNegative("falTokens.maxExpiration", options.falTokens?.maxExpiration, 120),
+    tokenIssuer: createTokenIssuerResolver(options.tokens),
   };
 }
 

@@ -1,10 +1,20 @@
 import { authenticate, checkOrigin } from "./access.js";
 import { type ResolvedConfig, resolveConfig } from "./config.js";
 import { applyCors, preflightResponse } from "./cors.js";
+import { resolveKey } from "./credentials.js";
 import { errorResponse, FalgateError } from "./errors.js";
 import { forward } from "./forward.js";
 import { checkWebhook, classifyTarget } from "./policy/index.js";
+import {
+  handleTokenRoute,
+  isFalTokenTarget,
+  isTokenRoute,
+  rewriteFalTokenRequest,
+  type TokenIssuer,
+} from "./tokens/index.js";
 import type { FalgateEnv, FalgateHandler, FalgateOptions, Principal } from "./types.js";
+
+const FAL_TOKENS = "https://rest.fal.ai/tokens/";
 
 const METHODS = new Set(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]);
 
@@ -37,7 +47,10 @@ export function createFalgate(options: FalgateOptions = {}): FalgateHandler {
       }
       const runtimeEnv = env ?? config.env;
       const principal = await authenticate(request, runtimeEnv, config, verdict);
-      const response = await proxy(request, runtimeEnv, principal, config);
+      const response =
+        !request.headers.has("x-fal-target-url") && isTokenRoute(request)
+          ? await tokenRoute(request, runtimeEnv, principal, config)
+          : await proxy(request, runtimeEnv, principal, config);
       if (corsOrigin !== null) applyCorsToResponse(response, corsOrigin, config);
       return response;
     } catch (error) {
@@ -71,16 +84,71 @@ async function proxy(
         : "This target is not an endpoint this proxy allows.",
     );
   }
-  const key = await resolveKey(request, env, principal, config);
+  const body = isFalTokenTarget(target)
+    ? await rewriteFalTokenRequest(request, {
+        principal,
+        endpoints: config.endpoints,
+        maxExpiration: config.falTokenMaxExpiration,
+      })
+    : undefined;
+  return forwardCall(request, request, env, principal, config, target, fal.endpointId, body);
+}
+
+/** The token route (`POST {mount}/token`, no `x-fal-target-url`): see docs/realtime.md. */
+async function tokenRoute(
+  request: Request,
+  env: FalgateEnv,
+  principal: Principal,
+  config: ResolvedConfig,
+): Promise<Response> {
+  let issuer: TokenIssuer | null;
+  try {
+    issuer = config.tokenIssuer(env);
+  } catch (error) {
+    config.logger.error("falgate token keys are misconfigured", {
+      error: error instanceof Error ? error.message : String(error),
+    });
+    throw new FalgateError("internal_error", "falgate token keys are misconfigured.");
+  }
+  return handleTokenRoute(request, {
+    principal,
+    endpoints: config.endpoints,
+    maxExpiration: config.falTokenMaxExpiration,
+    issuer,
+    forwardFalToken: (body) => {
+      // A clean JSON POST: the browser's request may carry no content-type (`?app=`) or other headers.
+      const upstream = new Request(request.url, {
+        method: "POST",
+        headers: { "content-type": "application/json", accept: "application/json" },
+        signal: request.signal,
+      });
+      return forwardCall(upstream, request, env, principal, config, new URL(FAL_TOKENS), null, body);
+    },
+  });
+}
+
+/** Key, hooks and forwarding for one validated call; `hookRequest` is what `onRequest`/`credentials` see. */
+async function forwardCall(
+  request: Request,
+  hookRequest: Request,
+  env: FalgateEnv,
+  principal: Principal,
+  config: ResolvedConfig,
+  target: URL,
+  endpointId: string | null,
+  body: string | undefined,
+): Promise<Response> {
+  const key = await resolveKey(hookRequest, env, principal, config);
   const startedAt = Date.now();
-  const base = { principal, method: request.method, target, endpointId: fal.endpointId };
-  if (config.onRequest) await config.onRequest({ ...base, request });
+  const base = { principal, method: request.method, target, endpointId };
+  if (config.onRequest) await config.onRequest({ ...base, request: hookRequest });
   const onResponse = config.onResponse;
   return forward(
     {
       request,
       target,
       key,
+      ...(body === undefined ? {} : { body }),
       onEnd: (result) => {
         if (!onResponse) return;
         const { error, ...rest } = result;
@@ -97,35 +165,6 @@ async function proxy(
     },
     config,
   );
-}
-
-/** Resolves the fal key: option (string or resolver), then `FAL_KEY`, then `FAL_KEY_ID` + `FAL_KEY_SECRET`. */
-async function resolveKey(
-  request: Request,
-  env: FalgateEnv,
-  principal: Principal,
-  config: ResolvedConfig,
-): Promise<string> {
-  const { credentials } = config;
-  let key: unknown;
-  if (typeof credentials === "function") key = await credentials({ request, env, principal });
-  else if (credentials !== undefined) key = credentials;
-  else if (typeof env.FAL_KEY === "string" && env.FAL_KEY !== "") key = env.FAL_KEY;
-  else if (
-    typeof env.FAL_KEY_ID === "string" &&
-    typeof env.FAL_KEY_SECRET === "string" &&
-    env.FAL_KEY_ID &&
-    env.FAL_KEY_SECRET
-  ) {
-    key = `${env.FAL_KEY_ID}:${env.FAL_KEY_SECRET}`;
-  }
-  if (typeof key !== "string" || key.trim() === "" || key === "undefined") {
-    throw new FalgateError(
-      "missing_credentials",
-      "The proxy has no fal key. Set FAL_KEY (or FAL_KEY_ID and FAL_KEY_SECRET) or the `credentials` option.",
-    );
-  }
-  return key;
 }
 
 function applyCorsToResponse(response: Response, origin: string, config: ResolvedConfig): void {

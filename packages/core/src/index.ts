@@ -4,4 +4,6 @@ export { createFalgate } from "./handler.js";
 export { DEFAULT_FORWARD_HEADERS, EXPOSED_RESPONSE_HEADERS } from "./headers.js";
 export { consoleLogger } from "./logger.js";
 export * from "./policy/index.js";
+export * from "./tokens/index.js";
+export * from "./tunnel/index.js";
 export type * from "./types.js";

@@ -1,3 +1,6 @@
+import type { TokenOptions } from "./tokens/jwt.js";
+import type { TunnelOptions } from "./tunnel/options.js";
+
 /** Environment variables as a plain object (`process.env` on Node, Worker bindings on Cloudflare). */
 export type FalgateEnv = Readonly<Record<string, unknown>>;
 
@@ -159,6 +162,13 @@ export interface FalgateOptions {
   onResponse?: (info: ResponseInfo) => void | Promise<void>;
   /** The fal token interception (realtime / client-mode streams). */
   falTokens?: FalTokenOptions;
+  /**
+   * falgate's own short-lived tokens: they open the realtime tunnel and are minted by the token route
+   * (`type: "falgate"`). Off unless a key is configured here or in `env.FALGATE_TOKEN_SECRET`.
+   */
+  tokens?: TokenOptions;
+  /** The realtime WebSocket tunnel, served by the Node (`attachTunnel`) and Workers (`handleTunnel`) bindings. */
+  tunnel?: TunnelOptions;
 }
 
 /** A falgate request handler: a fetch handler with an optional per-request env (Workers). */

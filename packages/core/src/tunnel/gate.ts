@@ -1,13 +1,9 @@
 import { type ResolvedConfig, resolveConfig } from "../config.js";
+import { resolveKey } from "../credentials.js";
 import { errorResponse, FalgateError, isFalgateError } from "../errors.js";
 import { classifyTarget } from "../policy/index.js";
 import { normaliseAppId } from "../tokens/apps.js";
-import {
-  createTokenIssuerResolver,
-  type FalgateTokenClaims,
-  type TokenIssuer,
-  type TokenOptions,
-} from "../tokens/jwt.js";
+import type { FalgateTokenClaims, TokenIssuer, TokenOptions } from "../tokens/jwt.js";
 import type { FalgateEnv, FalgateOptions, Logger, Principal } from "../types.js";
 import { refusalFor, type TunnelRefusal } from "./close.js";
 import { resolveTunnelOptions, type TunnelLimits, type TunnelOptions } from "./options.js";
@@ -72,7 +68,6 @@ export interface TunnelGate {
 export function createTunnelGate(options: RealtimeOptions = {}): TunnelGate {
   const config = resolveConfig(options);
   const limits = resolveTunnelOptions(options.tunnel);
-  const issuerFor = createTokenIssuerResolver(options.tokens);
   const prefix = `${limits.path}/`;
 
   const gate: TunnelGate = {
@@ -94,7 +89,7 @@ export function createTunnelGate(options: RealtimeOptions = {}): TunnelGate {
         checkTunnelOrigin(request, url, config);
         const app = appFromPath(url.pathname.slice(prefix.length));
         const query = upstreamQuery(url.searchParams);
-        const issuer = issuerOrThrow(issuerFor, runtimeEnv);
+        const issuer = issuerOrThrow(config.tokenIssuer, runtimeEnv);
         // From here on the browser would not see an HTTP refusal: answer in-band (docs/realtime.md).
         stage = "after";
         const claims = await verifyTunnelToken(issuer, url.searchParams, app);
@@ -103,7 +98,7 @@ export function createTunnelGate(options: RealtimeOptions = {}): TunnelGate {
           throw new FalgateError("endpoint_not_allowed", `Endpoint ${app} is not allowed for this proxy.`);
         }
         const principal: Principal = { id: claims.sub };
-        const key = await resolveTunnelKey(request, runtimeEnv, principal, config);
+        const key = await resolveKey(request, runtimeEnv, principal, config);
         const release = await acquireSlot(limits, principal.id);
         return {
           action: "connect",
@@ -259,30 +254,4 @@ function upstreamTarget(target: URL, key: string, config: ResolvedConfig): Upstr
   fetchUrl = parsed.href;
   parsed.protocol = parsed.protocol === "http:" ? "ws:" : "wss:";
   return { url: parsed.href, fetchUrl, headers };
-}
-
-/** The fal key for the upstream side, resolved like the HTTP proxy does (option, then env). */
-async function resolveTunnelKey(
-  request: Request,
-  env: FalgateEnv,
-  principal: Principal,
-  config: ResolvedConfig,
-): Promise<string> {
-  const { credentials } = config;
-  let key: unknown;
-  if (typeof credentials === "function") key = await credentials({ request, env, principal });
-  else if (credentials !== undefined) key = credentials;
-  else if (typeof env.FAL_KEY === "string" && env.FAL_KEY !== "") key = env.FAL_KEY;
-  else if (
-    typeof env.FAL_KEY_ID === "string" &&
-    typeof env.FAL_KEY_SECRET === "string" &&
-    env.FAL_KEY_ID &&
-    env.FAL_KEY_SECRET
-  ) {
-    key = `${env.FAL_KEY_ID}:${env.FAL_KEY_SECRET}`;
-  }
-  if (typeof key !== "string" || key.trim() === "" || key === "undefined" || /[\r\n]/.test(key)) {
-    throw new FalgateError("missing_credentials", "The proxy has no fal key for realtime connections.");
-  }
-  return key;
 }

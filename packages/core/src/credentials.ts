@@ -1,0 +1,32 @@
+import type { ResolvedConfig } from "./config.js";
+import { FalgateError } from "./errors.js";
+import type { FalgateEnv, Principal } from "./types.js";
+
+/** Resolves the fal key: option (string or resolver), then `FAL_KEY`, then `FAL_KEY_ID` + `FAL_KEY_SECRET`. */
+export async function resolveKey(
+  request: Request,
+  env: FalgateEnv,
+  principal: Principal,
+  config: ResolvedConfig,
+): Promise<string> {
+  const { credentials } = config;
+  let key: unknown;
+  if (typeof credentials === "function") key = await credentials({ request, env, principal });
+  else if (credentials !== undefined) key = credentials;
+  else if (typeof env.FAL_KEY === "string" && env.FAL_KEY !== "") key = env.FAL_KEY;
+  else if (
+    typeof env.FAL_KEY_ID === "string" &&
+    typeof env.FAL_KEY_SECRET === "string" &&
+    env.FAL_KEY_ID &&
+    env.FAL_KEY_SECRET
+  ) {
+    key = `${env.FAL_KEY_ID}:${env.FAL_KEY_SECRET}`;
+  }
+  if (typeof key !== "string" || key.trim() === "" || key === "undefined" || /[\r\n]/.test(key)) {
+    throw new FalgateError(
+      "missing_credentials",
+      "The proxy has no fal key. Set FAL_KEY (or FAL_KEY_ID and FAL_KEY_SECRET) or the `credentials` option.",
+    );
+  }
+  return key;
+}
