@@ -127,6 +127,11 @@ function copyHeaders(req: IncomingMessage): Headers {
 /** True unless the request certainly carries no body (HTTP/1.1 without length or chunked encoding). */
 function hasBody(req: IncomingMessage): boolean {
   if (req.readableEnded) return false;
+  return declaresBody(req);
+}
+
+/** True when the request's framing announces body bytes (a positive length, chunked, or HTTP/2). */
+function declaresBody(req: IncomingMessage): boolean {
   const length = req.headers["content-length"];
   if (length !== undefined) return Number(length) > 0;
   return req.headers["transfer-encoding"] !== undefined || req.httpVersionMajor >= 2;
@@ -139,6 +144,8 @@ function hasBody(req: IncomingMessage): boolean {
 function parsedBody(req: ParsedIncomingMessage, headers: Headers): Uint8Array | null | undefined {
   const consumed = req._body === true || req.readableDidRead || req.readableEnded;
   if (!consumed) return undefined;
+  // Parsers leave `{}` behind for body-less requests (an empty queue-cancel PUT): that is no body, not "{}".
+  if (!declaresBody(req)) return null;
   const body = req.body;
   if (body === undefined || (body === null && req._body !== true)) return null;
   if (body instanceof Uint8Array) return body;

@@ -86,6 +86,8 @@ export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
   });
   const tunnels = new Set<Tunnel>();
   const pending = new Set<Duplex>();
+  /** Sockets told why they were refused, waiting for the close handshake. */
+  const refused = new Set<WebSocket>();
   let closing = false;
   let keepAlive: NodeJS.Timeout | undefined;
 
@@ -142,6 +144,7 @@ export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
         let upgraded = false;
         // ws destroys the socket without calling back when the handshake is invalid or the peer left.
         socket.once("close", () => {
+          settle();
           if (!upgraded) release();
         });
         wss.handleUpgrade(req, socket, head, (client) => {
@@ -149,6 +152,8 @@ export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
           settle();
           if (decision.action === "refuse") {
             const { frame, code, reason } = decision.refusal;
+            refused.add(client);
+            client.once("close", () => refused.delete(client));
             client.on("error", () => client.terminate());
             client.send(frame, { binary: false });
             client.close(code, reason);
@@ -271,6 +276,7 @@ export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
       closing = true;
       for (const socket of pending) socket.destroy();
       pending.clear();
+      for (const ws of refused) ws.terminate();
       const all = [...tunnels];
       for (const tunnel of all) tunnel.relay.end("shutdown", CloseCode.goingAway, "Server shutting down");
       // Give close handshakes a moment, then cut whatever is left.

@@ -135,6 +135,19 @@ describe("toWebRequest", () => {
       expect(JSON.parse(textRes.text)).toMatchObject({ method: "PUT", body: "héllo", contentLength: "6" });
     });
 
+    it("a body-less request stays body-less even when a parser left `{}` (empty queue-cancel PUT)", async () => {
+      const { url } = await serve(parsedBy(() => ({})));
+      const res = await send(url, {
+        method: "PUT",
+        headers: { "content-type": "application/json", "content-length": "0" },
+        body: "",
+      });
+      const seen = JSON.parse(res.text);
+      expect(seen.method).toBe("PUT");
+      expect(seen.body ?? "").toBe("");
+      expect(seen.contentLength ?? "0").toBe("0");
+    });
+
     it("re-encodes a urlencoded form as a form", async () => {
       const { url } = await serve(parsedBy((raw) => Object.fromEntries(new URLSearchParams(raw.toString()))));
       const res = await send(url, {

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+import { type AddressInfo, connect, type Socket } from "node:net";
 import { createTokenIssuer, type Logger, type RelayEndInfo, type TunnelInfo } from "@falgate/core";
 import { type MockFal, startMockFal } from "@falgate/mock-fal";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
@@ -528,8 +528,35 @@ describe("refusals", () => {
     await again.opened;
     again.ws.send("still works");
     await again.received(1);
+    expect(again.frames[0]!.data.toString()).toBe("still works");
     for (const c of [b, other, again]) c.ws.close();
     await Promise.all([b.closed, other.closed, again.closed]);
+  });
+
+  test("a broken handshake after a valid token gives its per-principal slot back", async () => {
+    const h = await start({ tunnel: { maxPerPrincipal: 1 } });
+    const path =
+      new URL(h.url(ECHO, await h.token())).pathname + new URL(h.url(ECHO, await h.token())).search;
+    const socket = connect(h.port, "127.0.0.1");
+    const answer = new Promise<string>((resolve) => {
+      let text = "";
+      socket.on("data", (chunk: Buffer) => {
+        text += chunk.toString();
+      });
+      socket.on("close", () => resolve(text));
+    });
+    // An upgrade without Sec-WebSocket-Key: falgate accepts the token, ws refuses the handshake.
+    socket.end(
+      `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`,
+    );
+    expect(await answer).toMatch(/^HTTP\/1\.1 400/);
+    const c = client(h.url(ECHO, await h.token()));
+    await c.opened;
+    c.ws.send("slot was free");
+    await c.received(1);
+    expect(c.frames[0]!.data.toString()).toBe("slot was free");
+    c.ws.close();
+    await c.closed;
   });
 
   test("a foreign Origin is refused with 403 before the upgrade; same origin and allowedOrigins pass", async () => {
