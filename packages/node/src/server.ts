@@ -10,6 +10,7 @@ import {
 import { createNodeFalgate, toNodeHandler } from "./handler.js";
 import { writeWebResponse } from "./response.js";
 import { createUndiciFetch } from "./transport.js";
+import { attachTunnel, type NodeTunnel } from "./tunnel.js";
 
 /** Options of {@link startServer}: every `createFalgate` option plus where and how to listen. */
 export interface ServerOptions extends FalgateOptions {
@@ -37,8 +38,8 @@ export interface RunningServer {
 }
 
 /**
- * Starts the standalone falgate server: the proxy at `path` (and below), `GET /healthz`, JSON 404 elsewhere,
- * and a graceful `close()`.
+ * Starts the standalone falgate server: the proxy at `path` (and below), the realtime tunnel at
+ * `path/{app}/realtime` (when `tokens` are configured), `GET /healthz`, JSON 404 elsewhere, and a graceful `close()`.
  * @example
  * const { url, close } = await startServer({ port: 3000, allowedOrigins: ["https://app.example.com"] });
  */
@@ -103,6 +104,14 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
     );
   }
 
+  // The realtime tunnel shares the server (upgrades below `path`); without token keys it answers 404.
+  const tunnel: NodeTunnel | undefined = handler
+    ? undefined
+    : attachTunnel(server, {
+        ...falgateOptions,
+        tunnel: { ...falgateOptions.tunnel, path: falgateOptions.tunnel?.path ?? (base || "/") },
+      });
+
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
@@ -115,6 +124,7 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const close = (): Promise<void> => {
     closing ??= (async () => {
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+      await tunnel?.close();
       server.closeIdleConnections();
       for (const res of inFlight) if (!res.headersSent) res.shouldKeepAlive = false;
       if (inFlight.size > 0) {

@@ -258,3 +258,38 @@ describe("startServer", () => {
     });
   });
 });
+
+describe("startServer realtime", () => {
+  it("serves the tunnel on the same port: token route, then a byte-identical echo through wss", async () => {
+    const { startMockFal } = await import("@falgate/mock-fal");
+    const { WebSocket } = await import("ws");
+    const mock = await startMockFal();
+    cleanups.push(() => mock.close());
+    const running = await proxyServer({
+      upstream: mock.url,
+      credentials: mock.key,
+      tokens: { secret: "s".repeat(32) },
+    });
+    const tokenRes = await fetch(`${running.proxy}/token`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ app: "fal-ai/echo" }),
+    });
+    expect(tokenRes.status).toBe(200);
+    const token = (await tokenRes.json()) as string;
+    const wsUrl = `${running.url.replace("http", "ws")}/api/fal/proxy/fal-ai/echo/realtime?fal_jwt_token=${token}`;
+    const ws = new WebSocket(wsUrl);
+    cleanups.push(() => ws.terminate());
+    await new Promise<void>((resolve, reject) => {
+      ws.once("open", () => resolve());
+      ws.once("error", reject);
+    });
+    const frame = Buffer.from([0x81, 0xa1, 0x61, 0x01, 0xff]);
+    const echoed = new Promise<Buffer>((resolve) => ws.once("message", (data) => resolve(data as Buffer)));
+    ws.send(frame);
+    expect((await echoed).equals(frame)).toBe(true);
+    const upgrade = mock.requests.find((r) => r.path.endsWith("/realtime"));
+    expect(upgrade?.search ?? "").not.toContain("fal_jwt_token");
+    expect(upgrade?.headers.authorization).toBe(`Key ${mock.key}`);
+  });
+});
