@@ -7,6 +7,7 @@
 //
 // Env: PORT (3000), HOST (127.0.0.1), FAL_KEY, FALGATE_MOCK=1, FALGATE_TOKEN_SECRET (random per start).
 import { randomBytes } from "node:crypto";
+import { EventEmitter } from "node:events";
 import { createServer } from "node:http";
 import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -15,6 +16,8 @@ import next from "next";
 import { falgateOptions } from "./src/lib/falgate-config.mjs";
 
 const dir = dirname(fileURLToPath(import.meta.url));
+/** Where the proxy route and the tunnel are mounted (the tunnel's default `path`). */
+const TUNNEL_PATH = "/api/fal/proxy";
 
 /**
  * Starts the demo. The mock (when used) and the token secret are handed to the Next route through
@@ -26,6 +29,8 @@ export async function startDemo(options = {}) {
   const port = options.port ?? Number(env.PORT ?? 3000);
   const host = options.host ?? env.HOST ?? "127.0.0.1";
   const dev = options.dev ?? false;
+  // The demo promises to work offline: no telemetry pings unless the user opted in explicitly.
+  env.NEXT_TELEMETRY_DISABLED ??= "1";
   const hasKey = Boolean(env.FAL_KEY || (env.FAL_KEY_ID && env.FAL_KEY_SECRET));
   const useMock = env.FALGATE_MOCK === "1" || !hasKey;
 
@@ -46,7 +51,18 @@ export async function startDemo(options = {}) {
   // Signs the tunnel's single-use tokens; a fresh one per start is fine for a demo (never logged).
   env.FALGATE_TOKEN_SECRET ||= randomBytes(32).toString("base64url");
 
-  const app = next({ dev, dir, hostname: host, port: port === 0 ? undefined : port });
+  // Next.js attaches its own 'upgrade' listener to the server of the first request it sees, and that
+  // listener ends every upgrade whose path matches a route, the tunnel's included. Handing Next a
+  // separate emitter as its `httpServer` keeps it off ours; we pass it only the upgrades that are not
+  // the tunnel's (dev hot reload, rewrites).
+  const nextUpgrades = new EventEmitter();
+  const app = next({
+    dev,
+    dir,
+    hostname: host,
+    port: port === 0 ? undefined : port,
+    httpServer: nextUpgrades,
+  });
   try {
     await app.prepare();
   } catch (error) {
@@ -62,13 +78,9 @@ export async function startDemo(options = {}) {
   });
   // The same policy as the HTTP route: the tunnel verifies falgate tokens minted there.
   const tunnel = attachTunnel(server, { ...falgateOptions(env), env });
-  if (dev) {
-    // Next's dev server uses WebSockets for hot reload; leave the tunnel's paths to the tunnel.
-    const upgrade = app.getUpgradeHandler();
-    server.on("upgrade", (req, socket, head) => {
-      if (!req.url?.startsWith("/api/fal/proxy/")) void upgrade(req, socket, head);
-    });
-  }
+  server.on("upgrade", (req, socket, head) => {
+    if (!(req.url ?? "").startsWith(`${TUNNEL_PATH}/`)) nextUpgrades.emit("upgrade", req, socket, head);
+  });
   await new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
@@ -77,7 +89,8 @@ export async function startDemo(options = {}) {
     });
   });
   const address = server.address();
-  const shownHost = host === "0.0.0.0" || host === "::" ? "localhost" : host.includes(":") ? `[${host}]` : host;
+  const shownHost =
+    host === "0.0.0.0" || host === "::" ? "localhost" : host.includes(":") ? `[${host}]` : host;
   const url = `http://${shownHost}:${typeof address === "object" && address ? address.port : port}`;
 
   let closing;

@@ -41,18 +41,74 @@ export function summariseProfile(file, top = 15) {
   return { busyMs: busyUs / 1000, functions: rank(functions), scripts: rank(scripts) };
 }
 
-/** Markdown for one summary. */
-export function profileMarkdown(title, summary) {
+/** Markdown for one profile: layers, then the top functions and scripts by self time. */
+export function profileMarkdown(title, file) {
+  const summary = summariseProfile(file);
   const table = (rows, head) => [
     `| ${head} | self ms | share of busy time |`,
     "| --- | ---: | ---: |",
-    ...rows.map((r) => `| \`${r.name.replaceAll("|", "\\|")}\` | ${r.ms.toFixed(0)} | ${(r.share * 100).toFixed(1)}% |`),
+    ...rows.map(
+      (r) => `| \`${r.name.replaceAll("|", "\\|")}\` | ${r.ms.toFixed(0)} | ${(r.share * 100).toFixed(1)}% |`,
+    ),
   ];
   return [
     `#### ${title} (busy ${summary.busyMs.toFixed(0)} ms)`,
+    "",
+    ...table(layersOfProfile(file), "layer (self time)"),
     "",
     ...table(summary.functions, "function (self time)"),
     "",
     ...table(summary.scripts, "script (self time)"),
   ].join("\n");
+}
+
+/** Layers the proxy's time is attributed to (first match wins), to read a profile at a glance. */
+const LAYERS = [
+  ["falgate (packages/*)", (url) => url.includes("/packages/")],
+  [
+    "Web streams (ReadableStream/TransformStream, transferable setup)",
+    (url, fn) =>
+      url.includes("node:internal/webstreams") || url.includes("js_transferable") || fn === "JSTransferable",
+  ],
+  [
+    "Web Request/Response/Headers/fetch (Node's bundled undici)",
+    (url) => url.includes("node:internal/deps/undici"),
+  ],
+  ["AbortController/EventTarget", (url) => url.includes("abort_controller") || url.includes("event_target")],
+  ["undici client (npm)", (url) => url.includes("/undici/")],
+  ["ws (npm)", (url) => url.includes("/ws/")],
+  [
+    "Node http/net/streams",
+    (url) =>
+      /node:(_http|net|internal\/streams|internal\/stream_base|stream|events|internal\/http)/.test(url),
+  ],
+  [
+    "socket syscalls (writev/read/…)",
+    (url, fn) => !url && /^(writev|writeBuffer|writeUtf8String|read|close|shutdown)$/.test(fn),
+  ],
+  ["garbage collector", (_url, fn) => fn === "(garbage collector)"],
+  [
+    "microtasks/ticks/timers",
+    (url, fn) => fn === "runMicrotasks" || url.includes("task_queues") || url.includes("timers"),
+  ],
+];
+
+/** Self time of the profile at `file` grouped into {@link LAYERS} (idle excluded), largest first. */
+export function layersOfProfile(file) {
+  const profile = JSON.parse(readFileSync(file, "utf8"));
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const totals = new Map();
+  let busy = 0;
+  for (let i = 0; i < profile.samples.length; i++) {
+    const { functionName: fn, url } = byId.get(profile.samples[i]).callFrame;
+    if (fn === "(idle)") continue;
+    const us = profile.timeDeltas[i] ?? 0;
+    busy += us;
+    const layer =
+      LAYERS.find(([, test]) => test(url, fn))?.[0] ?? "other (Node internals, program, module loading)";
+    totals.set(layer, (totals.get(layer) ?? 0) + us);
+  }
+  return [...totals.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .map(([name, us]) => ({ name, ms: us / 1000, share: us / busy }));
 }

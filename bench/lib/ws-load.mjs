@@ -9,7 +9,9 @@ export function openSocket(url, headers = {}) {
     socket.binaryType = "nodebuffer";
     const fail = (error) => reject(error);
     socket.once("error", fail);
-    socket.once("unexpected-response", (_req, res) => reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)));
+    socket.once("unexpected-response", (_req, res) =>
+      reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)),
+    );
     socket.once("open", () => {
       socket.off("error", fail);
       resolve(socket);
@@ -40,7 +42,8 @@ export function roundTrips(socket, payload, count) {
     let i = 0;
     let sentAt = 0;
     const onMessage = (data) => {
-      if (data.length !== payload.length) return finish(new Error(`echo of ${data.length} bytes, sent ${payload.length}`));
+      if (data.length !== payload.length)
+        return finish(new Error(`echo of ${data.length} bytes, sent ${payload.length}`));
       latencies[i++] = performance.now() - sentAt;
       if (i === count) return finish();
       sentAt = performance.now();
@@ -73,7 +76,8 @@ export function windowed(socket, payload, count, window) {
       }
     };
     const onMessage = (data) => {
-      if (data.length !== payload.length) return finish(new Error(`echo of ${data.length} bytes, sent ${payload.length}`));
+      if (data.length !== payload.length)
+        return finish(new Error(`echo of ${data.length} bytes, sent ${payload.length}`));
       received++;
       if (received === count) return finish();
       pump();

@@ -14,7 +14,14 @@ runChild(async ({ upstream, key }) => {
     delete headers.host;
     delete headers.connection;
     const out = request(
-      { host: origin.hostname, port: origin.port, method: req.method, path: target.pathname + target.search, headers, agent },
+      {
+        host: origin.hostname,
+        port: origin.port,
+        method: req.method,
+        path: target.pathname + target.search,
+        headers,
+        agent,
+      },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);

@@ -1,8 +1,9 @@
 // A bulk-data upstream in its own process. mock-fal's echo answers an upload back, so it cannot tell the
 // two directions apart; this server sinks uploads, sources downloads and emits SSE as fast as the
 // socket drains, checking `Authorization: Key <key>` like fal does.
-import { createServer } from "node:http";
+
 import { once } from "node:events";
+import { createServer } from "node:http";
 import { runChild } from "../lib/child.mjs";
 
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
@@ -18,7 +19,11 @@ runChild(async ({ key }) => {
       if (url.pathname.endsWith("/sink")) return await sink(req, res);
       if (url.pathname.endsWith("/source")) return await source(res, Number(url.searchParams.get("bytes")));
       if (url.pathname.endsWith("/sse")) {
-        return await sse(res, Number(url.searchParams.get("events")), Number(url.searchParams.get("size") ?? 100));
+        return await sse(
+          res,
+          Number(url.searchParams.get("events")),
+          Number(url.searchParams.get("size") ?? 100),
+        );
       }
       res.writeHead(404, { "content-type": "application/json" }).end('{"detail":"Not Found"}');
     } catch {

@@ -1,21 +1,16 @@
 // falgate under test, in its own process: the standalone server from @falgate/node (built dist), with
-// either the undici transport (the Node default) or Node's global fetch, plus the realtime tunnel.
+// either the undici transport (the Node default) or Node's global fetch, plus the realtime tunnel when
+// `tunnelSecret` is given.
 import { runChild } from "../lib/child.mjs";
 import { distUrl } from "../lib/deps.mjs";
 
-let node;
-try {
-  node = await import(distUrl("node"));
-} catch (error) {
-  // The tunnel half of the tree may be mid-change; the HTTP scenarios only need the server.
-  process.stderr.write(`[proxy] @falgate/node index failed to load (${error.message}); using dist/server.js\n`);
-  node = await import(new URL("server.js", distUrl("node")).href);
-}
+const node = await import(distUrl("node"));
 
 let logged = 0;
 // Warnings and errors are shown (a bench that hides failures lies), but only the first few.
 const log = (level) => (message, fields) => {
-  if (++logged <= 5) process.stderr.write(`[proxy ${level}] ${message} ${fields ? JSON.stringify(fields) : ""}\n`);
+  if (++logged <= 5)
+    process.stderr.write(`[proxy ${level}] ${message} ${fields ? JSON.stringify(fields) : ""}\n`);
 };
 const logger = { warn: log("warn"), error: log("error") };
 
@@ -29,22 +24,14 @@ runChild(async (config) => {
     logger,
   };
   if (config.transport === "fetch") options.fetch = globalThis.fetch;
-  const server = await node.startServer({ ...options, port: 0, host: "127.0.0.1" });
-  let tunnel;
   if (config.tunnelSecret) {
-    if (typeof node.attachTunnel !== "function") throw new Error("@falgate/node has no attachTunnel yet");
-    tunnel = node.attachTunnel(server.server, {
-      ...options,
-      tokens: { secret: config.tunnelSecret },
-      tunnel: { maxPerPrincipal: 0 },
-    });
+    // startServer attaches the realtime tunnel below its path when falgate token keys are configured.
+    options.tokens = { secret: config.tunnelSecret };
+    options.tunnel = { maxPerPrincipal: 0 };
   }
+  const server = await node.startServer({ ...options, port: 0, host: "127.0.0.1" });
   return {
     info: { url: server.url, path: "/api/fal/proxy", transport: config.transport ?? "undici" },
-    stats: () => (tunnel ? { tunnels: tunnel.size } : null),
-    close: async () => {
-      await tunnel?.close();
-      await server.close();
-    },
+    close: () => server.close(),
   };
 });

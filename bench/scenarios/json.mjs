@@ -3,15 +3,27 @@ import { createHttpLoad } from "../lib/http-load.mjs";
 import { spawnChild, statsDelta } from "../lib/spawn.mjs";
 import { fmt, latencySummary, median } from "../lib/stats.mjs";
 
-const BODY = Buffer.from(JSON.stringify({ prompt: "a lighthouse at dusk, oil painting", seed: 42, num_images: 1 }));
+const BODY = Buffer.from(
+  JSON.stringify({ prompt: "a lighthouse at dusk, oil painting", seed: 42, num_images: 1 }),
+);
 const TARGET = "https://fal.run/fal-ai/echo";
 const ROUNDS = 3;
 
 /** The variants measured; `direct` is the reference the others are compared to. */
 const VARIANTS = [
   { id: "direct", label: "direct to mock-fal" },
-  { id: "falgate-undici", label: "falgate, undici transport (default)", proc: "proxy", config: { transport: "undici" } },
-  { id: "falgate-fetch", label: "falgate, global fetch transport", proc: "proxy", config: { transport: "fetch" } },
+  {
+    id: "falgate-undici",
+    label: "falgate, undici transport (default)",
+    proc: "proxy",
+    config: { transport: "undici" },
+  },
+  {
+    id: "falgate-fetch",
+    label: "falgate, global fetch transport",
+    proc: "proxy",
+    config: { transport: "fetch" },
+  },
   { id: "baseline", label: "bare node:http pass-through (floor)", proc: "baseline", config: {} },
 ];
 
@@ -20,8 +32,8 @@ const VARIANTS = [
  * total/ROUNDS requests each) so that a burst of outside load hits them all alike; req/s is the median
  * round, latencies are pooled over the rounds.
  */
-export async function runJson({ quick, profileArgv = [] }) {
-  const totals = quick ? { 1: 600, 32: 2_400 } : { 1: 3_000, 32: 9_000 };
+export async function runJson({ quick, profileArgv = () => [] }) {
+  const totals = quick ? { 1: 300, 32: 1_500 } : { 1: 3_000, 32: 9_000 };
   const warmup = quick ? 300 : 1_000;
   const mock = await spawnChild("mock", {});
   const procs = new Map();
@@ -29,10 +41,14 @@ export async function runJson({ quick, profileArgv = [] }) {
   try {
     for (const variant of VARIANTS) {
       if (!variant.proc) continue;
-      const execArgv = variant.id === "falgate-undici" ? profileArgv : [];
+      const execArgv = profileArgv(`json-${variant.id}`);
       procs.set(
         variant.id,
-        await spawnChild(variant.proc, { ...variant.config, upstream: mock.info.url, key: mock.info.key }, { execArgv }),
+        await spawnChild(
+          variant.proc,
+          { ...variant.config, upstream: mock.info.url, key: mock.info.key },
+          { execArgv },
+        ),
       );
     }
     for (const concurrency of [1, 32]) {
@@ -63,7 +79,8 @@ export async function runJson({ quick, profileArgv = [] }) {
           run.firstFailure ??= result.firstFailure;
           if (run.proxy) run.cpu.proxy += statsDelta(before.proxy, after.proxy).cpuUs;
           run.cpu.mock += statsDelta(before.mock, after.mock).cpuUs;
-          run.cpu.client += after.client.user - before.client.user + (after.client.system - before.client.system);
+          run.cpu.client +=
+            after.client.user - before.client.user + (after.client.system - before.client.system);
         }
       }
       for (const run of runs) {

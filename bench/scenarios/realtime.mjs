@@ -8,22 +8,18 @@ import { closeSocket, openSocket, roundTrips, windowed } from "../lib/ws-load.mj
 
 const APP = "fal-ai/echo";
 const WINDOW = 16;
+const ROUNDS = 3;
 
-/** Loads falgate's token issuer from the built core (the public export, or the module behind it). */
-async function tokenIssuer(secret) {
-  const core = await import(distUrl("core"));
-  const create = core.createTokenIssuer ?? (await import(new URL("tokens/index.js", distUrl("core")).href)).createTokenIssuer;
-  return create({ secret });
-}
-
-/** Runs scenario 4 and returns its rows (empty with a note when the tunnel is not built yet). */
-export async function runRealtime({ quick, profileArgv }) {
+/** Runs scenario 4 and returns its rows. */
+export async function runRealtime({ quick, profileArgv = () => [] }) {
   const sizes = [
     { label: "64 B", bytes: 64, rtt: quick ? 500 : 2_000, stream: quick ? 5_000 : 20_000 },
     { label: "64 KiB", bytes: 64 * 1024, rtt: quick ? 150 : 500, stream: quick ? 500 : 2_000 },
   ];
   const secret = randomBytes(32).toString("base64url");
-  const issuer = await tokenIssuer(secret);
+  const { createTokenIssuer } = await import(distUrl("core"));
+  // The bench mints with the proxy's secret, as an app's token route would.
+  const issuer = createTokenIssuer({ secret });
   const mock = await spawnChild("mock", {});
   let proxy;
   const rows = [];
@@ -31,11 +27,16 @@ export async function runRealtime({ quick, profileArgv }) {
     proxy = await spawnChild(
       "proxy",
       { transport: "undici", upstream: mock.info.url, key: mock.info.key, tunnelSecret: secret },
-      { execArgv: profileArgv },
+      { execArgv: profileArgv("realtime-tunnel") },
     );
     const wsBase = proxy.info.url.replace(/^http/, "ws");
     const paths = [
-      { id: "direct", label: "direct to mock-fal", open: () => openSocket(`${mock.info.wsUrl}/${APP}/realtime`, { authorization: `Key ${mock.info.key}` }) },
+      {
+        id: "direct",
+        label: "direct to mock-fal",
+        open: () =>
+          openSocket(`${mock.info.wsUrl}/${APP}/realtime`, { authorization: `Key ${mock.info.key}` }),
+      },
       {
         id: "tunnel",
         label: "falgate tunnel",
@@ -48,35 +49,47 @@ export async function runRealtime({ quick, profileArgv }) {
     ];
     for (const size of sizes) {
       const payload = randomBytes(size.bytes);
-      for (const path of paths) {
-        const socket = await path.open();
-        try {
-          await roundTrips(socket, payload, Math.min(200, size.rtt)); // warm-up
-          const before = await proxy.stats();
-          const latencies = await roundTrips(socket, payload, size.rtt);
-          const mid = await proxy.stats();
-          const ms = await windowed(socket, payload, size.stream, WINDOW);
-          const after = await proxy.stats();
-          const { p50, p99 } = latencySummary(latencies);
-          const tunnel = path.id === "tunnel";
+      const runs = [];
+      for (const path of paths)
+        runs.push({ path, socket: await path.open(), latencies: [], ms: 0, cpuRtt: 0, cpuFrames: 0 });
+      try {
+        for (const run of runs) await roundTrips(run.socket, payload, Math.min(200, size.rtt)); // warm-up
+        // The paths take turns, ROUNDS times, so a burst of outside load hits both alike.
+        const rtts = Math.ceil(size.rtt / ROUNDS);
+        const frames = Math.ceil(size.stream / ROUNDS);
+        for (let round = 0; round < ROUNDS; round++) {
+          for (const run of runs) {
+            const before = await proxy.stats();
+            run.latencies.push(...(await roundTrips(run.socket, payload, rtts)));
+            const mid = await proxy.stats();
+            run.ms += await windowed(run.socket, payload, frames, WINDOW);
+            const after = await proxy.stats();
+            run.cpuRtt += statsDelta(before, mid).cpuUs;
+            run.cpuFrames += statsDelta(mid, after).cpuUs;
+          }
+        }
+        const { peakRss } = await proxy.stats();
+        for (const run of runs) {
+          const { p50, p99 } = latencySummary(run.latencies);
+          const tunnel = run.path.id === "tunnel";
           rows.push({
-            path: path.id,
-            label: path.label,
+            path: run.path.id,
+            label: run.path.label,
             size: size.label,
-            rtts: size.rtt,
+            rtts: rtts * ROUNDS,
             p50,
             p99,
-            frames: size.stream,
-            framesPerSec: size.stream / (ms / 1000),
-            mibps: (size.stream * size.bytes) / 1048576 / (ms / 1000),
+            frames: frames * ROUNDS,
+            framesPerSec: (frames * ROUNDS) / (run.ms / 1000),
+            mibps: (frames * ROUNDS * size.bytes) / 1048576 / (run.ms / 1000),
             // Each echo crosses the tunnel twice (client → fal, fal → client).
-            proxyCpuUsPerRtt: tunnel ? statsDelta(before, mid).cpuUs / size.rtt : undefined,
-            proxyCpuUsPerFrame: tunnel ? statsDelta(mid, after).cpuUs / size.stream : undefined,
-            proxyPeakRss: tunnel ? after.peakRss : undefined,
+            proxyCpuUsPerRtt: tunnel ? run.cpuRtt / (rtts * ROUNDS) : undefined,
+            proxyCpuUsPerFrame: tunnel ? run.cpuFrames / (frames * ROUNDS) : undefined,
+            proxyPeakRss: tunnel ? peakRss : undefined,
           });
-        } finally {
-          await closeSocket(socket);
         }
+      } finally {
+        await Promise.all(runs.map((run) => closeSocket(run.socket)));
       }
     }
   } finally {

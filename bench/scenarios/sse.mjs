@@ -11,8 +11,19 @@ const LF = 0x0a;
 
 const VARIANTS = [
   { id: "direct", label: "direct to upstream" },
-  { id: "falgate-undici", label: "falgate, undici transport (default)", config: { transport: "undici" } },
-  { id: "falgate-fetch", label: "falgate, global fetch transport", config: { transport: "fetch" } },
+  {
+    id: "falgate-undici",
+    label: "falgate, undici transport (default)",
+    proc: "proxy",
+    config: { transport: "undici" },
+  },
+  {
+    id: "falgate-fetch",
+    label: "falgate, global fetch transport",
+    proc: "proxy",
+    config: { transport: "fetch" },
+  },
+  { id: "baseline", label: "bare node:http pass-through (floor)", proc: "baseline", config: {} },
 ];
 
 /**
@@ -20,8 +31,8 @@ const VARIANTS = [
  * each, round-robin), so outside load hits them alike.
  */
 export async function runSse({ quick }) {
-  const streams = quick ? 60 : 200;
-  const events = quick ? 40_000 : 150_000;
+  const streams = quick ? 40 : 200;
+  const events = quick ? 30_000 : 150_000;
   const rounds = 3;
   // A short run time keeps each /stream call brief; the first event is sent right after the headers anyway.
   const mock = await spawnChild("mock", { runMs: 8 });
@@ -30,11 +41,11 @@ export async function runSse({ quick }) {
   try {
     const paths = [];
     for (const variant of VARIANTS) {
-      const viaMock = variant.config
-        ? await spawnChild("proxy", { ...variant.config, upstream: mock.info.url, key: mock.info.key })
+      const viaMock = variant.proc
+        ? await spawnChild(variant.proc, { ...variant.config, upstream: mock.info.url, key: mock.info.key })
         : undefined;
-      const viaBytes = variant.config
-        ? await spawnChild("proxy", { ...variant.config, upstream: bytes.info.url, key: KEY })
+      const viaBytes = variant.proc
+        ? await spawnChild(variant.proc, { ...variant.config, upstream: bytes.info.url, key: KEY })
         : undefined;
       if (viaMock) procs.push(viaMock, viaBytes);
       const short = viaMock
@@ -48,7 +59,11 @@ export async function runSse({ quick }) {
               path: viaBytes.info.path,
               headers: { "x-fal-target-url": `https://fal.run/bench/bytes/sse${query}` },
             }
-          : { origin: bytes.info.url, path: `/bench/bytes/sse${query}`, headers: { authorization: `Key ${KEY}` } };
+          : {
+              origin: bytes.info.url,
+              path: `/bench/bytes/sse${query}`,
+              headers: { authorization: `Key ${KEY}` },
+            };
       };
       paths.push({
         variant,
@@ -99,7 +114,15 @@ export async function runSse({ quick }) {
       const f = latencySummary(path.ttfe);
       const t = latencySummary(path.total);
       const { id, label } = path.variant;
-      first.push({ variant: id, label, streams, failures: path.failures, p50: f.p50, p99: f.p99, totalP50: t.p50 });
+      first.push({
+        variant: id,
+        label,
+        streams,
+        failures: path.failures,
+        p50: f.p50,
+        p99: f.p99,
+        totalP50: t.p50,
+      });
       long.push({
         variant: id,
         label,

@@ -11,8 +11,18 @@ const CHUNK = Buffer.alloc(64 * 1024, 0x62);
 
 const VARIANTS = [
   { id: "direct", label: "direct to upstream" },
-  { id: "falgate-undici", label: "falgate, undici transport (default)", proc: "proxy", config: { transport: "undici" } },
-  { id: "falgate-fetch", label: "falgate, global fetch transport", proc: "proxy", config: { transport: "fetch" } },
+  {
+    id: "falgate-undici",
+    label: "falgate, undici transport (default)",
+    proc: "proxy",
+    config: { transport: "undici" },
+  },
+  {
+    id: "falgate-fetch",
+    label: "falgate, global fetch transport",
+    proc: "proxy",
+    config: { transport: "fetch" },
+  },
   { id: "baseline", label: "bare node:http pass-through (floor)", proc: "baseline", config: {} },
 ];
 
@@ -27,12 +37,19 @@ export async function runStream({ quick, profileArgv = () => [], sizeMiB = 200 }
       for (const direction of ["upload", "download"]) {
         // A fresh proxy per variant and direction, so one transfer's garbage cannot inflate the next one's peak.
         const proxy = variant.proc
-          ? await spawnChild(variant.proc, {
-              ...variant.config,
-              upstream: upstream.info.url,
-              key: KEY,
-              maxBodySize: size + MiB,
-            }, { execArgv: variant.id === "falgate-undici" ? profileArgv(`stream-${direction}-falgate-undici`) : [] })
+          ? await spawnChild(
+              variant.proc,
+              {
+                ...variant.config,
+                upstream: upstream.info.url,
+                key: KEY,
+                maxBodySize: size + MiB,
+              },
+              {
+                execArgv:
+                  variant.id === "falgate-undici" ? profileArgv(`stream-${direction}-falgate-undici`) : [],
+              },
+            )
           : undefined;
         try {
           const target = proxy

@@ -7,8 +7,9 @@ import { Hono } from "hono";
  */
 export function createApp(options: FalgateOptions = {}): Hono {
   const app = new Hono();
+  // `/*` also covers the mount itself, and the token route below it (`/api/fal/proxy/token`).
   app.all(
-    "/api/fal/proxy",
+    "/api/fal/proxy/*",
     createFalgateHandler({
       // Only these fal apps can be called through the proxy.
       allowedEndpoints: ["fal-ai/*"],

@@ -1,9 +1,9 @@
 import type { Server } from "node:http";
 import {
-  type StartHandler,
   describeConformance,
   describeFalClient,
   listen,
+  type StartHandler,
   send,
   silentLogger,
 } from "@falgate/testkit";

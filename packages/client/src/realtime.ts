@@ -216,6 +216,8 @@ export function connectRealtime<Input = unknown, Output = unknown>(
     let openedAt: number | null = null;
     // An error frame is the real story of the close that follows it: report one, not both.
     let frameError = false;
+    // After an Unauthorized frame even a clean close means "try again with a new token".
+    let refused = false;
     // Frames decode one after another so results keep their order whatever the data type.
     let decoding: Promise<void> = Promise.resolve();
     inflight = [];
@@ -233,6 +235,7 @@ export function connectRealtime<Input = unknown, Output = unknown>(
       if (frame.kind === "result") {
         failures = 0;
         inflight = null;
+        frameError = false;
         options.onResult(frame.value as Output);
         return;
       }
@@ -240,6 +243,7 @@ export function connectRealtime<Input = unknown, Output = unknown>(
       frameError = true;
       const willRetry = failures + 1 <= settings.maxRetries;
       if (frame.kind === "unauthorized") {
+        refused = true;
         report(
           unauthorized(frame.reason ? `Unauthorized: ${frame.reason}` : "Unauthorized", decoded).withRetry(
             willRetry,
@@ -266,34 +270,37 @@ export function connectRealtime<Input = unknown, Output = unknown>(
               cause: error,
             }),
           );
-        });
+        })
+        .catch(rethrowLater);
     };
     ws.onclose = (event) => {
       // Closes are handled after the frames that preceded them.
-      decoding = decoding.then(() => {
-        if (gen !== generation) return;
-        socket = null;
-        if (openedAt !== null && Date.now() - openedAt >= STABLE_AFTER_MS) failures = 0;
-        if (event.code === NORMAL_CLOSURE && !frameError) {
-          // A clean end (idle timeout, session length): stay down until there is something to send.
+      decoding = decoding
+        .then(() => {
+          if (gen !== generation) return;
+          socket = null;
+          if (openedAt !== null && Date.now() - openedAt >= STABLE_AFTER_MS) failures = 0;
+          if (event.code === NORMAL_CLOSURE && !refused) {
+            // A clean end (idle timeout, session length): stay down until there is something to send.
+            inflight = null;
+            setState("idle");
+            if (queue.length > 0) void open();
+            return;
+          }
+          // Inputs this socket took but never answered (a refused token answers none) go out again.
+          if (inflight !== null) requeue(inflight);
           inflight = null;
-          setState("idle");
-          if (queue.length > 0) void open();
-          return;
-        }
-        // Inputs this socket took but never answered (a refused token answers none) go out again.
-        if (inflight !== null) requeue(inflight);
-        inflight = null;
-        const error = frameError
-          ? null
-          : new FalgateRealtimeError(
-              "closed",
-              `closed_${event.code}`,
-              `The realtime connection closed (${event.code}${event.reason ? `: ${event.reason}` : ""}).`,
-              { closeCode: event.code },
-            );
-        retryOrFail(error, true);
-      });
+          const error = frameError
+            ? null
+            : new FalgateRealtimeError(
+                "closed",
+                `closed_${event.code}`,
+                `The realtime connection closed (${event.code}${event.reason ? `: ${event.reason}` : ""}).`,
+                { closeCode: event.code },
+              );
+          retryOrFail(error, true);
+        })
+        .catch(rethrowLater);
     };
   };
 
@@ -338,6 +345,13 @@ export function connectRealtime<Input = unknown, Output = unknown>(
       return state;
     },
   };
+}
+
+/** An exception from a user callback must reach the page's error handler, not break the frame chain. */
+function rethrowLater(error: unknown): void {
+  setTimeout(() => {
+    throw error;
+  }, 0);
 }
 
 function closeQuietly(ws: WebSocketLike): void {

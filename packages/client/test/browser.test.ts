@@ -1,14 +1,14 @@
 import { existsSync } from "node:fs";
-import { type Server, createServer } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FalgateHandler } from "@falgate/core";
 import { type MockFal, startMockFal } from "@falgate/mock-fal";
-import { type NodeTunnel, attachTunnel, createNodeFalgate, toNodeHandler } from "@falgate/node";
+import { attachTunnel, createNodeFalgate, type NodeTunnel, toNodeHandler } from "@falgate/node";
 import { decode } from "@msgpack/msgpack";
 import { build } from "esbuild";
-import { type Browser, type Page, chromium } from "playwright-core";
+import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 /*
@@ -59,30 +59,30 @@ function runInPage(page: Page, options: RunOptions): Promise<RunResult> {
           conn.close();
           resolve(out);
         };
-        const conn = window.falgateClient.connectRealtime<Record<string, unknown>, { images?: { url: string }[]; seed?: unknown }>(
-          opts.app,
-          {
-            encoding: opts.encoding,
-            reconnect: { minDelay: 50, maxDelay: 200, maxRetries: 3 },
-            onStateChange: (state) => out.states.push(state),
-            onResult: (result) => {
-              out.results.push({ url: result.images?.[0]?.url ?? null, seed: result.seed });
-              if (next < opts.inputs.length) conn.send(opts.inputs[next++]!);
-              else finish();
-            },
-            onError: (error) => {
-              out.errors.push({
-                kind: error.kind,
-                code: error.code,
-                message: error.message,
-                willRetry: error.willRetry,
-                closeCode: error.closeCode,
-              });
-              if (opts.maxErrors !== undefined && out.errors.length >= opts.maxErrors) finish();
-              else if (!error.willRetry) finish();
-            },
+        const conn = window.falgateClient.connectRealtime<
+          Record<string, unknown>,
+          { images?: { url: string }[]; seed?: unknown }
+        >(opts.app, {
+          encoding: opts.encoding,
+          reconnect: { minDelay: 50, maxDelay: 200, maxRetries: 3 },
+          onStateChange: (state) => out.states.push(state),
+          onResult: (result) => {
+            out.results.push({ url: result.images?.[0]?.url ?? null, seed: result.seed });
+            if (next < opts.inputs.length) conn.send(opts.inputs[next++]!);
+            else finish();
           },
-        );
+          onError: (error) => {
+            out.errors.push({
+              kind: error.kind,
+              code: error.code,
+              message: error.message,
+              willRetry: error.willRetry,
+              closeCode: error.closeCode,
+            });
+            if (opts.maxErrors !== undefined && out.errors.length >= opts.maxErrors) finish();
+            else if (!error.willRetry) finish();
+          },
+        });
         conn.send(opts.inputs[next++]!);
       }),
     options,
@@ -122,7 +122,8 @@ describe("connectRealtime in Chromium through the falgate tunnel", () => {
       allowedEndpoints: [APP],
       tokens: { secret: SECRET },
       // A session cookie stands in for an app's login.
-      authorize: (request: Request) => (/(?:^|;\s*)user=tester/.test(request.headers.get("cookie") ?? "") ? { id: "tester" } : null),
+      authorize: (request: Request) =>
+        /(?:^|;\s*)user=tester/.test(request.headers.get("cookie") ?? "") ? { id: "tester" } : null,
       env: {},
       logger: { warn: () => {}, error: () => {} },
     };
@@ -130,7 +131,8 @@ describe("connectRealtime in Chromium through the falgate tunnel", () => {
     server = createServer((req, res) => {
       const path = (req.url ?? "/").split("?")[0];
       if (path === "/") res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(html);
-      else if (path === "/app.js") res.writeHead(200, { "content-type": "text/javascript; charset=utf-8" }).end(script);
+      else if (path === "/app.js")
+        res.writeHead(200, { "content-type": "text/javascript; charset=utf-8" }).end(script);
       else if (path?.startsWith("/api/fal/proxy")) void proxy(req, res);
       else res.writeHead(404).end();
     });
@@ -171,7 +173,8 @@ describe("connectRealtime in Chromium through the falgate tunnel", () => {
     const run = await runInPage(page, { app: APP, encoding: "msgpack", inputs });
     expect(run.errors).toEqual([]);
     expect(run.results.map((r) => r.seed)).toEqual([1, 2, 3]);
-    for (const result of run.results) expect(result.url).toMatch(new RegExp(`^${mock.url}/_cdn/images/[0-9a-f]+\\.png$`));
+    for (const result of run.results)
+      expect(result.url).toMatch(new RegExp(`^${mock.url}/_cdn/images/[0-9a-f]+\\.png$`));
     expect(run.states).toEqual(["connecting", "open", "idle"]);
 
     const upstream = mock.requests.filter((r) => r.websocket);
@@ -207,22 +210,30 @@ describe("connectRealtime in Chromium through the falgate tunnel", () => {
       (opts) =>
         new Promise<RunResult>((resolve) => {
           const out: RunResult = { results: [], errors: [], states: [] };
-          const conn = window.falgateClient.connectRealtime<Record<string, unknown>, { seed?: unknown }>(opts.app, {
-            reconnect: { minDelay: 50, maxDelay: 200, maxRetries: 3 },
-            onStateChange: (state) => out.states.push(state),
-            onResult: (result) => {
-              out.results.push({ url: null, seed: result.seed });
-              if (out.results.length === 1) conn.send(opts.inputs[1]!);
-              else {
-                conn.close();
-                resolve(out);
-              }
+          const conn = window.falgateClient.connectRealtime<Record<string, unknown>, { seed?: unknown }>(
+            opts.app,
+            {
+              reconnect: { minDelay: 50, maxDelay: 200, maxRetries: 3 },
+              onStateChange: (state) => out.states.push(state),
+              onResult: (result) => {
+                out.results.push({ url: null, seed: result.seed });
+                if (out.results.length === 1) conn.send(opts.inputs[1]!);
+                else {
+                  conn.close();
+                  resolve(out);
+                }
+              },
+              onError: (error) => {
+                out.errors.push({
+                  kind: error.kind,
+                  code: error.code,
+                  message: error.message,
+                  willRetry: error.willRetry,
+                });
+                conn.send(opts.inputs[2]!);
+              },
             },
-            onError: (error) => {
-              out.errors.push({ kind: error.kind, code: error.code, message: error.message, willRetry: error.willRetry });
-              conn.send(opts.inputs[2]!);
-            },
-          });
+          );
           conn.send(opts.inputs[0]!);
         }),
       { app: APP, inputs },
@@ -232,6 +243,43 @@ describe("connectRealtime in Chromium through the falgate tunnel", () => {
     expect(run.errors[0]).toMatchObject({ kind: "closed", code: "closed_1011", willRetry: true });
     expect(run.states).toContain("reconnecting");
     expect(mock.requests.filter((r) => r.websocket)).toHaveLength(2);
+  });
+
+  it("an exception in onResult reaches window.onerror and the connection keeps working", async () => {
+    const run = await page.evaluate(
+      (app) =>
+        new Promise<{ seeds: unknown[]; pageErrors: string[] }>((resolve) => {
+          const seeds: unknown[] = [];
+          const pageErrors: string[] = [];
+          const onError = (event: ErrorEvent) => {
+            pageErrors.push(event.message);
+            event.preventDefault();
+          };
+          window.addEventListener("error", onError);
+          const conn = window.falgateClient.connectRealtime<Record<string, unknown>, { seed?: unknown }>(
+            app,
+            {
+              onResult: (result) => {
+                seeds.push(result.seed);
+                if (seeds.length === 1) {
+                  conn.send({ prompt: "second", seed: 2 });
+                  throw new Error("bug in the app's onResult");
+                }
+                conn.close();
+                // The rethrow is scheduled with setTimeout(0): let it land before reporting.
+                setTimeout(() => {
+                  window.removeEventListener("error", onError);
+                  resolve({ seeds, pageErrors });
+                }, 0);
+              },
+            },
+          );
+          conn.send({ prompt: "first", seed: 1 });
+        }),
+      APP,
+    );
+    expect(run.seeds).toEqual([1, 2]);
+    expect(run.pageErrors).toEqual([expect.stringContaining("bug in the app's onResult")]);
   });
 
   it("reports a refused token request (signed out) without retrying", async () => {
@@ -252,7 +300,13 @@ describe("connectRealtime in Chromium through the falgate tunnel", () => {
   });
 
   it("reports an app outside the endpoint policy", async () => {
-    const run = await runInPage(page, { app: "fal-ai/other-app", encoding: "msgpack", inputs: [{ prompt: "x" }] });
-    expect(run.errors).toEqual([expect.objectContaining({ kind: "token", code: "endpoint_not_allowed", willRetry: false })]);
+    const run = await runInPage(page, {
+      app: "fal-ai/other-app",
+      encoding: "msgpack",
+      inputs: [{ prompt: "x" }],
+    });
+    expect(run.errors).toEqual([
+      expect.objectContaining({ kind: "token", code: "endpoint_not_allowed", willRetry: false }),
+    ]);
   });
 });

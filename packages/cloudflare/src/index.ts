@@ -1,4 +1,5 @@
 import { createFalgate, type FalgateEnv, type FalgateHandler, type FalgateOptions } from "@falgate/core";
+import { handleTunnel } from "./tunnel.js";
 
 export type { FalgateOptions } from "@falgate/core";
 
@@ -18,6 +19,7 @@ export type FalgateWorkerOptions<E extends object = FalgateEnv> =
   | ((env: E) => FalgateOptions);
 
 interface Instance {
+  options: FalgateOptions;
   handler: FalgateHandler;
   env: FalgateEnv;
 }
@@ -38,15 +40,16 @@ export function createFalgateHandler<E extends object = FalgateEnv>(
     if (!instance) {
       const resolved = typeof options === "function" ? options(bindings) : options;
       const env = resolved.env ? { ...(bindings as FalgateEnv), ...resolved.env } : (bindings as FalgateEnv);
-      instance = { handler: createFalgate(resolved), env };
+      instance = { options: resolved, handler: createFalgate(resolved), env };
       instances.set(bindings, instance);
     }
     return instance;
   };
   return {
-    fetch(request, env) {
-      const { handler, env: requestEnv } = instanceFor(env ?? ({} as E));
-      return handler(request, requestEnv);
+    async fetch(request, env) {
+      const { options: resolved, handler, env: requestEnv } = instanceFor(env ?? ({} as E));
+      // WebSocket upgrades below the mount are the realtime tunnel; everything else is the HTTP proxy.
+      return (await handleTunnel(request, resolved, requestEnv)) ?? handler(request, requestEnv);
     },
   };
 }

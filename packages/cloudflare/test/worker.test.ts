@@ -1,83 +1,51 @@
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { startMockFal } from "@falgate/mock-fal";
 import {
   buildPackages,
+  bundleWorker,
   conformanceOptions,
   describeConformance,
   describeFalClient,
   falClientThrough,
+  openSocket,
+  REPO_ROOT,
   SAME_ORIGIN,
   type StartHandler,
   send,
+  startWorker,
+  WORKERD_ABORT_SKIP,
 } from "@falgate/testkit";
-import { build } from "esbuild";
-import { Miniflare } from "miniflare";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 
 const run = promisify(execFile);
-const ROOT = resolve(__dirname, "../../..");
-const APP = join(ROOT, "apps/worker");
-// The same as apps/worker/wrangler.toml.
-const COMPATIBILITY_DATE = "2026-04-01";
-const COMPATIBILITY_FLAGS = ["enable_request_signal"];
+const APP = join(REPO_ROOT, "apps/worker");
 
-/** Bundles the Worker app from TypeScript sources (workspace packages resolved to `src/`), as workerd will load it. */
-async function bundleFromSources(): Promise<string> {
-  const result = await build({
-    entryPoints: [join(APP, "src/index.ts")],
-    bundle: true,
-    format: "esm",
-    platform: "neutral",
-    target: "es2022",
-    conditions: ["falgate-source", "workerd", "worker", "browser", "import"],
-    mainFields: ["module", "main"],
-    write: false,
-    logLevel: "silent",
-  });
-  return result.outputFiles[0]!.text;
-}
-
-/** Runs a bundled Worker in real workerd with the bindings `wrangler.toml` and `wrangler secret` would give it. */
-function workerStarter(script: () => Promise<string>): StartHandler {
+/** Runs a bundled Worker with the bindings `wrangler.toml` and `wrangler secret put` would give it. */
+function workerStarter(
+  script: () => Promise<string>,
+  extraBindings: Record<string, string> = {},
+): StartHandler {
   return async (options) => {
-    const mf = new Miniflare({
-      modules: true,
-      script: await script(),
-      compatibilityDate: COMPATIBILITY_DATE,
-      compatibilityFlags: COMPATIBILITY_FLAGS,
-      cf: false,
-      handleRuntimeStdio: quiet,
-      bindings: {
-        FAL_KEY: options.credentials,
-        FALGATE_UPSTREAM: options.upstream,
-        FALGATE_ALLOWED_ORIGINS: options.allowedOrigins.join(","),
-        FALGATE_ALLOWED_ENDPOINTS: options.allowedEndpoints.join(","),
-      },
+    const worker = await startWorker(await script(), {
+      FAL_KEY: options.credentials,
+      FALGATE_UPSTREAM: options.upstream,
+      FALGATE_ALLOWED_ORIGINS: options.allowedOrigins.join(","),
+      FALGATE_ALLOWED_ENDPOINTS: options.allowedEndpoints.join(","),
+      ...extraBindings,
     });
-    const origin = await mf.ready;
-    return { url: new URL("/api/fal/proxy", origin).href, close: () => mf.dispose() };
+    return { url: `${worker.origin}/api/fal/proxy`, close: worker.close };
   };
 }
 
-/** Drops the Worker's console output (falgate's start-up warnings) unless FALGATE_TEST_DEBUG is set. */
-function quiet(stdout: NodeJS.ReadableStream, stderr: NodeJS.ReadableStream): void {
-  if (process.env.FALGATE_TEST_DEBUG) {
-    stdout.pipe(process.stdout);
-    stderr.pipe(process.stderr);
-  } else {
-    stdout.resume();
-    stderr.resume();
-  }
-}
-
 let sourceBundle: Promise<string> | undefined;
-/** The source bundle, built once per test file. */
+/** apps/worker bundled from sources, once per test file. */
 function sourceScript(): Promise<string> {
-  sourceBundle ??= bundleFromSources();
+  sourceBundle ??= bundleWorker(join(APP, "src/index.ts"));
   return sourceBundle;
 }
 const fromSources = workerStarter(sourceScript);
@@ -86,28 +54,15 @@ describeConformance({
   name: "Cloudflare Worker in workerd",
   start: fromSources,
   unreachableCode: "upstream_error",
-  skip: {
-    abort:
-      "workerd run locally notices a client disconnect only when it next writes to that client, and nothing is " +
-      "written while waiting for upstream headers (on Cloudflare the edge cancels the invocation and its " +
-      "subrequests); the long-stream check covers disconnects once the answer streams",
-  },
+  skip: { abort: WORKERD_ABORT_SKIP },
 });
 describeFalClient({ name: "Cloudflare Worker in workerd", start: fromSources });
 
 test("a request without FAL_KEY bound answers missing_credentials, not `Key undefined`", async () => {
   const mock = await startMockFal();
-  const mf = new Miniflare({
-    modules: true,
-    script: await sourceScript(),
-    compatibilityDate: COMPATIBILITY_DATE,
-    compatibilityFlags: COMPATIBILITY_FLAGS,
-    cf: false,
-    handleRuntimeStdio: quiet,
-    bindings: { FALGATE_UPSTREAM: mock.url },
-  });
+  const worker = await startWorker(await sourceScript(), { FALGATE_UPSTREAM: mock.url });
   try {
-    const response = await mf.dispatchFetch("http://proxy.test/api/fal/proxy", {
+    const response = await worker.miniflare.dispatchFetch("http://proxy.test/api/fal/proxy", {
       method: "POST",
       headers: { ...SAME_ORIGIN, "x-fal-target-url": "https://fal.run/fal-ai/echo" },
       body: "{}",
@@ -116,7 +71,41 @@ test("a request without FAL_KEY bound answers missing_credentials, not `Key unde
     expect(((await response.json()) as { error: { code: string } }).error.code).toBe("missing_credentials");
     expect(mock.requests).toHaveLength(0);
   } finally {
-    await mf.dispose();
+    await worker.close();
+    await mock.close();
+  }
+});
+
+test("the same Worker serves the realtime tunnel: token from the token route, frames relayed through workerd", async () => {
+  const mock = await startMockFal();
+  const secret = randomBytes(32).toString("base64");
+  const gate = await workerStarter(sourceScript, { FALGATE_TOKEN_SECRET: secret })(conformanceOptions(mock));
+  try {
+    const minted = await send(`${gate.url}/token`, {
+      method: "POST",
+      headers: { ...SAME_ORIGIN, "content-type": "application/json" },
+      body: JSON.stringify({ app: "fal-ai/echo", type: "falgate" }),
+    });
+    expect(minted.status).toBe(200);
+    const token = minted.json<string>();
+    const url = new URL(`${gate.url}/fal-ai/echo/realtime`);
+    url.protocol = "ws:";
+    url.searchParams.set("fal_jwt_token", token);
+    const ws = await openSocket(url.href);
+    try {
+      ws.socket.send(Buffer.from([1, 2, 3, 255]));
+      const frame = await ws.next();
+      expect(frame.binary).toBe(true);
+      expect([...frame.data]).toEqual([1, 2, 3, 255]);
+    } finally {
+      ws.close();
+      await ws.closed;
+    }
+    const upstream = await mock.waitForRequest((r) => r.websocket);
+    expect(upstream.headers.authorization).toBe(`Key ${mock.key}`);
+    expect(upstream.search).not.toContain(token);
+  } finally {
+    await gate.close();
     await mock.close();
   }
 });

@@ -5,9 +5,9 @@ import {
   describeConformance,
   describeFalClient,
   listen,
-  send,
   SAME_ORIGIN,
   type StartHandler,
+  send,
   silentLogger,
 } from "@falgate/testkit";
 import { createAdaptorServer } from "@hono/node-server";
@@ -20,7 +20,7 @@ const PATH = "/api/fal/proxy";
 /** Hono on @hono/node-server, the proxy mounted as the docs show. */
 const start: StartHandler = async (options) => {
   const app = new Hono();
-  app.all(PATH, createFalgateHandler({ ...options, logger: silentLogger() }));
+  app.all(`${PATH}/*`, createFalgateHandler({ ...options, logger: silentLogger() }));
   const server = await listen(createAdaptorServer({ fetch: app.fetch }) as Server);
   return { url: `${server.origin}${PATH}`, close: server.close };
 };

@@ -51,7 +51,9 @@ export function readBody(ctx: Ctx, limit: number): Promise<Buffer> {
       resolve(Buffer.concat(chunks));
     });
     body.once("error", fail);
-    body.once("close", () => fail(new Error("request aborted")));
+    body.once("close", () => {
+      if (!settled) fail(new Error("request aborted"));
+    });
   });
 }
 

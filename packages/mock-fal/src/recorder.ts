@@ -69,8 +69,10 @@ export class Recorder {
       ...(init.websocket ? { frames: [] } : {}),
     };
     this.requests.push(record);
-    if (this.requests.length > this.maxRecords)
+    // Trim in batches (a tenth of the cap) so a full log does not shift the array on every request.
+    if (this.requests.length > this.maxRecords + Math.floor(this.maxRecords / 10)) {
       this.requests.splice(0, this.requests.length - this.maxRecords);
+    }
     return record;
   }
 

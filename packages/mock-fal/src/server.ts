@@ -21,6 +21,9 @@ function targetHost(req: IncomingMessage, pathname: string): FalHost | "mock" | 
   return pathname.startsWith("/_cdn/") ? "mock" : "fal.run";
 }
 
+/** Abort reason of exchanges that ended (cheaper than the default DOMException). */
+const CLOSED = new Error("exchange closed");
+
 /**
  * Starts a fal-compatible mock on loopback.
  * @example
@@ -120,9 +123,18 @@ async function handle(
   });
   const body = req.pipe(state.recorder.tap(record));
   body.on("error", () => undefined); // an aborted upload is recorded (`aborted`), never thrown
-  const abort = new AbortController();
-  const onLifetimeAbort = () => abort.abort();
-  state.lifetime.addEventListener("abort", onLifetimeAbort, { once: true });
+  // The per-exchange signal is created on first use: most answers never wait, and aborting costs a DOMException.
+  let abort: AbortController | undefined;
+  let closed = false;
+  const onLifetimeAbort = () => abort?.abort(CLOSED);
+  const signal = (): AbortSignal => {
+    if (!abort) {
+      abort = new AbortController();
+      if (closed || state.lifetime.aborted) abort.abort(CLOSED);
+      else state.lifetime.addEventListener("abort", onLifetimeAbort, { once: true });
+    }
+    return abort.signal;
+  };
   req.once("error", (error) => body.destroy(error));
   req.once("close", () => {
     if (!req.complete) body.destroy(new Error("request aborted"));
@@ -132,12 +144,15 @@ async function handle(
     state.recorder.changed(record);
   });
   res.once("close", () => {
-    state.lifetime.removeEventListener("abort", onLifetimeAbort);
+    closed = true;
     if (!res.writableFinished) {
       record.aborted = true;
       state.recorder.changed(record);
     }
-    abort.abort();
+    if (abort) {
+      state.lifetime.removeEventListener("abort", onLifetimeAbort);
+      abort.abort(CLOSED);
+    }
   });
   const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => ServerResponse;
   res.writeHead = ((...args: unknown[]) => {
@@ -155,7 +170,9 @@ async function handle(
     record,
     requestId,
     body,
-    signal: abort.signal,
+    get signal() {
+      return signal();
+    },
     mock: state,
   };
   try {
@@ -163,7 +180,7 @@ async function handle(
     if (fault && !(await applyFault(ctx, fault))) return;
     await route(ctx, host);
   } catch (error) {
-    if (abort.signal.aborted || (error instanceof Error && error.name === "AbortError")) return;
+    if (closed || state.lifetime.aborted || (error instanceof Error && error.name === "AbortError")) return;
     state.logger?.error("mock-fal route failed", {
       path: url.pathname,
       error: error instanceof Error ? error.message : String(error),

@@ -29,7 +29,7 @@ export interface MockFalOptions {
   recordBodyLimit?: number;
   /** Total bytes of recorded bodies and WebSocket frames kept; the oldest are emptied beyond it. @default 134217728 (128 MiB) */
   recordBudget?: number;
-  /** Only the newest this-many requests are kept in `requests`. @default 10000 */
+  /** The newest this-many requests are kept in `requests` (trimmed in batches: up to 10% more may linger). @default 10000 */
   maxRecords?: number;
   /** Uploaded files are kept in memory up to this total size; beyond it only their hash and size are kept. @default 67108864 (64 MiB) */
   storageLimit?: number;

@@ -202,23 +202,24 @@ describe("fal.run", () => {
   });
 
   it("records a client that vanishes mid-upload as aborted, and keeps serving", async () => {
-    const init = await postJson(mock, "rest.fal.ai", "/storage/upload/initiate", { file_name: "cut.bin" });
-    const { upload_url, file_url } = (await init.json()) as { upload_url: string; file_url: string };
-    const { request } = await import("node:http");
-    const req = request(upload_url, { method: "PUT", headers: { "content-length": "100000" } });
-    req.on("error", () => undefined);
-    req.write(randomBytes(1000));
-    const record = await mock
-      .waitForRequest((r) => r.method === "PUT" && r.path.includes("/_cdn/upload/") && r.bodyLength > 0, 5000)
-      .catch(() => undefined);
-    expect(record).toBeUndefined(); // not settled: the body is still incomplete
-    req.destroy();
-    const aborted = await mock.waitForRequest(
-      (r) => r.method === "PUT" && r.aborted && r.path.includes("/_cdn/upload/"),
-    );
-    expect(aborted.complete).toBe(false);
-    expect(mock.getFile(file_url)?.complete).toBe(false);
-    expect((await postJson(mock, "fal.run", "/fal-ai/fast-sdxl", { prompt: "still up" })).status).toBe(200);
+    const local = await startMockFal();
+    try {
+      const init = await postJson(local, "rest.fal.ai", "/storage/upload/initiate", { file_name: "cut.bin" });
+      const { upload_url, file_url } = (await init.json()) as { upload_url: string; file_url: string };
+      const { request } = await import("node:http");
+      const req = request(upload_url, { method: "PUT", headers: { "content-length": "100000" } });
+      req.on("error", () => undefined);
+      req.write(randomBytes(1000), () => req.destroy());
+      const aborted = await local.waitForRequest((r) => r.method === "PUT" && r.aborted);
+      expect(aborted.complete).toBe(false);
+      expect(aborted.finishedAt).toBeUndefined();
+      expect(local.getFile(file_url)?.complete).toBe(false);
+      expect((await postJson(local, "fal.run", "/fal-ai/fast-sdxl", { prompt: "still up" })).status).toBe(
+        200,
+      );
+    } finally {
+      await local.close();
+    }
   });
 
   it("answers 404 for an unknown host and for paths that name no app", async () => {

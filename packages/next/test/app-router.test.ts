@@ -10,7 +10,7 @@ import {
   type StartHandler,
   silentLogger,
 } from "@falgate/testkit";
-import { NextRequest } from "next/server";
+import { NextRequest } from "next/server.js";
 import { expect, test } from "vitest";
 import { createFalgateHandler, type FalgateRouteHandlers } from "../src/index.js";
 

@@ -23,7 +23,7 @@ const ENV = { ...process.env, NEXT_TELEMETRY_DISABLED: "1", NODE_ENV: "productio
 
 beforeAll(async () => {
   // The example consumes the packages the way users do, from their built `dist/`.
-  // TEMP await buildPackages(["core", "node", "next"]);
+  await buildPackages(["core", "node", "next"]);
   await run(NEXT, ["build"], { cwd: APP, env: ENV, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 });
 }, 360_000);
 

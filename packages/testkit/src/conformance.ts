@@ -232,6 +232,31 @@ export function describeConformance(config: ConformanceConfig): void {
       });
     });
 
+    describe("token route", () => {
+      test("POST {mount}/token mints a fal token through the same policy", async () => {
+        const a = await send(`${gate.url}/token`, {
+          method: "POST",
+          headers: { ...SAME_ORIGIN, "content-type": "application/json" },
+          body: JSON.stringify({ app: "fal-ai/fast-sdxl/realtime", type: "fal" }),
+        });
+        answers.push(a);
+        expect(a.status).toBe(200);
+        expect(a.json<string>()).toMatch(/^eyJ/);
+        const seen = await mock.waitForRequest((r) => r.path.startsWith("/tokens"));
+        expect(seen.host).toBe("rest.fal.ai");
+        expect(seen.headers.authorization).toBe(`Key ${mock.key}`);
+        expect((seen.json as { allowed_apps: string[] }).allowed_apps).toEqual(["fast-sdxl"]);
+
+        const refused = await send(`${gate.url}/token`, {
+          method: "POST",
+          headers: { ...SAME_ORIGIN, "content-type": "application/json" },
+          body: JSON.stringify({ app: "someone/else", type: "fal" }),
+        });
+        answers.push(refused);
+        expectError(refused, 403, "endpoint_not_allowed");
+      });
+    });
+
     describe("methods", () => {
       test("POST: JSON in, JSON out, the key injected upstream", async () => {
         const a = await call(RUN, {
@@ -410,7 +435,7 @@ export function describeConformance(config: ConformanceConfig): void {
             body: JSON.stringify({ prompt: "slow" }),
             signal: controller.signal,
           }).catch((error: unknown) => error);
-          await waitFor(() => mock.requests.some((r) => r.complete));
+          await mock.waitForRequest((r) => r.path === "/fal-ai/fast-sdxl" && r.complete, 15_000);
           controller.abort();
           expect(await pending).toBeInstanceOf(Error);
           const seen = await mock.waitForRequest((r) => r.aborted, 15_000);
@@ -571,13 +596,4 @@ export function describeConformance(config: ConformanceConfig): void {
 
 function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");
-}
-
-/** Polls a condition that has no event to wait on (a record appearing in another server's log). */
-async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("condition not met in time");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }

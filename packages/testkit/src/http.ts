@@ -60,8 +60,13 @@ export function open(url: string, options: SendOptions = {}): Promise<OpenRespon
       agent: false,
       signal: options.signal,
     });
-    req.once("error", reject);
+    let answered = false;
+    // Errors after the answer arrived (a reset after an early 413) belong to the body reader, not to open().
+    req.on("error", (error) => {
+      if (!answered) reject(error);
+    });
     req.once("response", (message) => {
+      answered = true;
       resolve({ message, close: () => req.destroy() });
     });
     if (options.body !== undefined) req.end(options.body);

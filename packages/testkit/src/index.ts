@@ -14,3 +14,11 @@ export {
 export { describeFalClient, falClientThrough } from "./fal-client.js";
 export { type Answer, type OpenResponse, open, readAll, readUntil, type SendOptions, send } from "./http.js";
 export { listen, silentLogger } from "./server.js";
+export {
+  bundleWorker,
+  type RunningWorker,
+  startWorker,
+  WORKER_COMPATIBILITY,
+  WORKERD_ABORT_SKIP,
+} from "./workerd.js";
+export { type Frame, type OpenSocket, openSocket } from "./ws.js";

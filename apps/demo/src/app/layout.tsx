@@ -4,7 +4,8 @@ import "./globals.css";
 
 export const metadata: Metadata = {
   title: "falgate demo",
-  description: "fal.ai from the browser without exposing the key: queue, stream, upload, cancel and realtime through falgate.",
+  description:
+    "fal.ai from the browser without exposing the key: queue, stream, upload, cancel and realtime through falgate.",
 };
 
 export default function RootLayout({ children }: { children: ReactNode }) {

@@ -1,5 +1,5 @@
 import { cookies } from "next/headers";
-import { DEMO_APPS, SESSION_COOKIE, readCookie } from "../lib/falgate-config.mjs";
+import { DEMO_APPS, readCookie, SESSION_COOKIE } from "../lib/falgate-config.mjs";
 import { QueueCard } from "./components/queue";
 import { RealtimeCard } from "./components/realtime";
 import { RefusedCard } from "./components/refused";
@@ -22,8 +22,9 @@ export default async function Page() {
             falgate <span className="muted">demo</span>
           </h1>
           <p className="lede">
-            Every call on this page goes from your browser to <code>/api/fal/proxy</code>, where falgate checks who you
-            are and which app you call, adds the fal key and forwards. The browser never sees the key.
+            Every call on this page goes from your browser to <code>/api/fal/proxy</code>, where falgate
+            checks who you are and which app you call, adds the fal key and forwards. The browser never sees
+            the key.
           </p>
         </div>
         <div className="top-right">
@@ -35,8 +36,8 @@ export default async function Page() {
       </header>
       {user === null ? (
         <div className="banner" data-testid="signed-out-banner">
-          You are signed out. falgate&apos;s <code>authorize</code> hook finds no session, so every call below is refused
-          with <code>401 unauthenticated</code>. Try one to see it, then sign in.
+          You are signed out. falgate&apos;s <code>authorize</code> hook finds no session, so every call below
+          is refused with <code>401 unauthenticated</code>. Try one to see it, then sign in.
         </div>
       ) : null}
       <div className="grid">
@@ -47,8 +48,8 @@ export default async function Page() {
         <RealtimeCard app={DEMO_APPS.realtime} mockWsUrl={mockWsUrl} />
       </div>
       <footer className="muted">
-        Realtime works through the tunnel because this app runs on a custom server (<code>server.mjs</code>) that
-        attaches falgate&apos;s WebSocket tunnel next to Next.js. See <code>docs/realtime.md</code>.
+        Realtime works through the tunnel because this app runs on a custom server (<code>server.mjs</code>)
+        that attaches falgate&apos;s WebSocket tunnel next to Next.js. See <code>docs/realtime.md</code>.
       </footer>
     </main>
   );

@@ -39,7 +39,9 @@ export function describeError(error: unknown): ReadableError {
   }
   if (body && typeof body === "object" && body.detail !== undefined) {
     const detail = Array.isArray(body.detail)
-      ? body.detail.map((d: { msg?: string; loc?: unknown[] }) => `${(d.loc ?? []).join(".")}: ${d.msg}`).join("; ")
+      ? body.detail
+          .map((d: { msg?: string; loc?: unknown[] }) => `${(d.loc ?? []).join(".")}: ${d.msg}`)
+          .join("; ")
       : String(body.detail);
     return { title: "fal refused the request", detail: `${detail}${httpSuffix}` };
   }

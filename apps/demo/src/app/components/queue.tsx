@@ -1,6 +1,6 @@
 "use client";
 import { useRef, useState } from "react";
-import { type ReadableError, describeError } from "../../lib/errors";
+import { describeError, type ReadableError } from "../../lib/errors";
 import { fal, firstImage } from "../../lib/fal";
 import { Badge, Card, ErrorBox, ImageSlot } from "./ui";
 
@@ -36,13 +36,17 @@ export function QueueCard(props: { app: string }) {
         onQueueUpdate: (update) => {
           setPhase(update.status);
           setPosition(update.status === "IN_QUEUE" ? update.queue_position : null);
-          if ("logs" in update && Array.isArray(update.logs)) setLogs(update.logs.map((line) => line.message));
+          if ("logs" in update && Array.isArray(update.logs))
+            setLogs(update.logs.map((line) => line.message));
         },
       });
       setImage(firstImage(result.data));
       setPhase("COMPLETED");
     } catch (err) {
-      if (cancelled.current || (err as { body?: { detail?: unknown } }).body?.detail === "Request was cancelled") {
+      if (
+        cancelled.current ||
+        (err as { body?: { detail?: unknown } }).body?.detail === "Request was cancelled"
+      ) {
         setPhase("CANCELLED");
       } else {
         setError(describeError(err));
@@ -69,16 +73,31 @@ export function QueueCard(props: { app: string }) {
   const pending = phase === "submitting" || phase === "IN_QUEUE" || phase === "IN_PROGRESS";
   const tone = phase === "COMPLETED" ? "ok" : phase === "FAILED" ? "bad" : pending ? "busy" : "idle";
   const label =
-    phase === "IN_QUEUE" && position !== null ? `IN_QUEUE · position ${position}` : phase === "idle" ? "ready" : phase;
+    phase === "IN_QUEUE" && position !== null
+      ? `IN_QUEUE · position ${position}`
+      : phase === "idle"
+        ? "ready"
+        : phase;
 
   return (
     <Card title="Text to image, queued" path={`fal.subscribe("${props.app}")`} testId="queue-card">
       <div className="row">
-        <input value={prompt} onChange={(e) => setPrompt(e.target.value)} aria-label="Queue prompt" data-testid="queue-prompt" />
+        <input
+          value={prompt}
+          onChange={(e) => setPrompt(e.target.value)}
+          aria-label="Queue prompt"
+          data-testid="queue-prompt"
+        />
         <button type="button" onClick={run} disabled={pending} data-testid="queue-run">
           Generate
         </button>
-        <button type="button" className="secondary" onClick={cancel} disabled={!requestId || cancelling} data-testid="queue-cancel">
+        <button
+          type="button"
+          className="secondary"
+          onClick={cancel}
+          disabled={!requestId || cancelling}
+          data-testid="queue-cancel"
+        >
           Cancel
         </button>
       </div>

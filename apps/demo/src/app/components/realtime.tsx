@@ -1,7 +1,12 @@
 "use client";
-import { type RealtimeConnection, type RealtimeState, connectRealtime, createTokenProvider } from "@falgate/client";
+import {
+  connectRealtime,
+  createTokenProvider,
+  type RealtimeConnection,
+  type RealtimeState,
+} from "@falgate/client";
 import { useEffect, useRef, useState } from "react";
-import { type ReadableError, describeError } from "../../lib/errors";
+import { describeError, type ReadableError } from "../../lib/errors";
 import { fal, firstImage, installMockFalShim } from "../../lib/fal";
 import { Badge, Card, ErrorBox, ImageSlot } from "./ui";
 
@@ -74,7 +79,13 @@ export function RealtimeCard(props: { app: string; mockWsUrl: string | null }) {
     if (mockWsUrl) installMockFalShim(mockWsUrl);
     // The official client exposes no connection state: a result is the sign the direct path is open.
     const onResult = (set: typeof setTunnel, state?: string) => (output: unknown) =>
-      set((p) => ({ ...p, frames: p.frames + 1, image: firstImage(output) ?? p.image, error: null, state: state ?? p.state }));
+      set((p) => ({
+        ...p,
+        frames: p.frames + 1,
+        image: firstImage(output) ?? p.image,
+        error: null,
+        state: state ?? p.state,
+      }));
     tunnelRef.current = connectRealtime<RealtimeInput, unknown>(app, {
       onResult: onResult(setTunnel),
       onError: (error) => setTunnel((p) => ({ ...p, error: describeError(error) })),
@@ -122,7 +133,7 @@ export function RealtimeCard(props: { app: string; mockWsUrl: string | null }) {
       reconnect: false,
       onResult: () => setExpired({ title: "Unexpected", detail: "An expired token was accepted." }),
       onError: (error) => {
-        setExpired(describeError(error));
+        setExpired({ title: "Expired token refused by the tunnel", detail: describeError(error).detail });
         conn.close();
       },
     });
@@ -154,7 +165,12 @@ export function RealtimeCard(props: { app: string; mockWsUrl: string | null }) {
     <Card title="Realtime canvas" path={`${app} over WebSocket`} testId="realtime-card">
       <p className="muted">Draw on the canvas: each stroke is sent as a frame, through both paths.</p>
       <div className="row">
-        <input value={prompt} onChange={(e) => setPrompt(e.target.value)} aria-label="Realtime prompt" data-testid="rt-prompt" />
+        <input
+          value={prompt}
+          onChange={(e) => setPrompt(e.target.value)}
+          aria-label="Realtime prompt"
+          data-testid="rt-prompt"
+        />
         <button type="button" onClick={sendTunnel} data-testid="rt-send-tunnel">
           Send via tunnel
         </button>

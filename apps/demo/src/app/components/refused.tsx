@@ -1,6 +1,6 @@
 "use client";
 import { useState } from "react";
-import { type ReadableError, describeError } from "../../lib/errors";
+import { describeError, type ReadableError } from "../../lib/errors";
 import { fal } from "../../lib/fal";
 import { Card, ErrorBox } from "./ui";
 
@@ -27,8 +27,8 @@ export function RefusedCard() {
   return (
     <Card title="A refused endpoint" path={`fal.run("${UNLISTED}")`} testId="refused-card">
       <p className="muted">
-        The demo allows only the apps it uses (<code>allowedEndpoints</code>). Anything else is refused by falgate, with
-        the key never leaving the server.
+        The demo allows only the apps it uses (<code>allowedEndpoints</code>). Anything else is refused by
+        falgate, with the key never leaving the server.
       </p>
       <div className="row">
         <button type="button" onClick={run} disabled={busy} data-testid="refused-run">

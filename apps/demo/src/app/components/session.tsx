@@ -18,7 +18,13 @@ export function Session(props: { user: string | null }) {
       <span data-testid="session-status">
         Signed in as <strong>{props.user}</strong>
       </span>
-      <button type="button" className="secondary" disabled={busy} onClick={() => change("DELETE")} data-testid="sign-out">
+      <button
+        type="button"
+        className="secondary"
+        disabled={busy}
+        onClick={() => change("DELETE")}
+        data-testid="sign-out"
+      >
         Sign out
       </button>
     </div>

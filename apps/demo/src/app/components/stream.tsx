@@ -1,6 +1,6 @@
 "use client";
 import { useState } from "react";
-import { type ReadableError, describeError } from "../../lib/errors";
+import { describeError, type ReadableError } from "../../lib/errors";
 import { fal, firstImage } from "../../lib/fal";
 import { Badge, Card, ErrorBox, ImageSlot } from "./ui";
 
@@ -36,11 +36,17 @@ export function StreamCard(props: { app: string }) {
     }
   }
 
-  const label = done ? `done · ${partials} events` : running ? `streaming · ${partials} events` : "ready";
+  const events = `${partials} ${partials === 1 ? "event" : "events"}`;
+  const label = done ? `done · ${events}` : running ? `streaming · ${events}` : "ready";
   return (
     <Card title="Streaming partial results" path={`fal.stream("${props.app}")`} testId="stream-card">
       <div className="row">
-        <input value={prompt} onChange={(e) => setPrompt(e.target.value)} aria-label="Stream prompt" data-testid="stream-prompt" />
+        <input
+          value={prompt}
+          onChange={(e) => setPrompt(e.target.value)}
+          aria-label="Stream prompt"
+          data-testid="stream-prompt"
+        />
         <button type="button" onClick={run} disabled={running} data-testid="stream-run">
           Stream
         </button>
@@ -49,11 +55,14 @@ export function StreamCard(props: { app: string }) {
         <Badge tone={done ? "ok" : running ? "busy" : error ? "bad" : "idle"} testId="stream-status">
           {label}
         </Badge>
-        <span className="muted" data-testid="stream-count">
-          {partials}
-        </span>
+        <span className="muted">each event is a sharper preview</span>
       </div>
-      <ImageSlot src={image} alt="streamed result" testId="stream-image" caption={done ? "final" : image ? "partial" : undefined} />
+      <ImageSlot
+        src={image}
+        alt="streamed result"
+        testId="stream-image"
+        caption={done ? "final" : image ? "partial" : undefined}
+      />
       <ErrorBox error={error} testId="stream-error" />
     </Card>
   );

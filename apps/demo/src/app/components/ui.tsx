@@ -41,7 +41,11 @@ export function ImageSlot(props: { src: string | null; alt: string; testId: stri
 }
 
 /** A small status pill. */
-export function Badge(props: { children: ReactNode; tone?: "idle" | "busy" | "ok" | "bad"; testId?: string }) {
+export function Badge(props: {
+  children: ReactNode;
+  tone?: "idle" | "busy" | "ok" | "bad";
+  testId?: string;
+}) {
   return (
     <span className={`badge ${props.tone ?? "idle"}`} data-testid={props.testId}>
       {props.children}

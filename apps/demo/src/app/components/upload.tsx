@@ -1,6 +1,6 @@
 "use client";
 import { useState } from "react";
-import { type ReadableError, describeError } from "../../lib/errors";
+import { describeError, type ReadableError } from "../../lib/errors";
 import { fal, firstImage } from "../../lib/fal";
 import { Badge, Card, ErrorBox, ImageSlot } from "./ui";
 
@@ -69,18 +69,36 @@ export function UploadCard(props: { app: string }) {
           />
           Choose an image…
         </label>
-        <button type="button" disabled={busy} onClick={() => sampleImage().then(run)} data-testid="upload-sample">
+        <button
+          type="button"
+          disabled={busy}
+          onClick={() => sampleImage().then(run)}
+          data-testid="upload-sample"
+        >
           Use a sample image
         </button>
       </div>
       <div className="status-line">
-        <Badge tone={phase === "done" ? "ok" : phase === "failed" ? "bad" : busy ? "busy" : "idle"} testId="upload-status">
+        <Badge
+          tone={phase === "done" ? "ok" : phase === "failed" ? "bad" : busy ? "busy" : "idle"}
+          testId="upload-status"
+        >
           {phase}
         </Badge>
       </div>
       <div className="split">
-        <ImageSlot src={source} alt="uploaded file" testId="upload-source" caption={source ? "uploaded" : undefined} />
-        <ImageSlot src={image} alt="image-to-image result" testId="upload-image" caption={image ? "result" : undefined} />
+        <ImageSlot
+          src={source}
+          alt="uploaded file"
+          testId="upload-source"
+          caption={source ? "uploaded" : undefined}
+        />
+        <ImageSlot
+          src={image}
+          alt="image-to-image result"
+          testId="upload-image"
+          caption={image ? "result" : undefined}
+        />
       </div>
       <ErrorBox error={error} testId="upload-error" />
     </Card>

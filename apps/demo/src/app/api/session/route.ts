@@ -12,11 +12,18 @@ export async function POST(request: Request): Promise<Response> {
   const user = typeof body.user === "string" && /^[A-Za-z0-9_.-]{1,40}$/.test(body.user) ? body.user : "ada";
   return Response.json(
     { user },
-    { headers: { "set-cookie": `${SESSION_COOKIE}=${encodeURIComponent(user)}; ${COOKIE_ATTRIBUTES}; Max-Age=86400` } },
+    {
+      headers: {
+        "set-cookie": `${SESSION_COOKIE}=${encodeURIComponent(user)}; ${COOKIE_ATTRIBUTES}; Max-Age=86400`,
+      },
+    },
   );
 }
 
 /** Signs out. */
 export function DELETE(): Response {
-  return Response.json({ user: null }, { headers: { "set-cookie": `${SESSION_COOKIE}=; ${COOKIE_ATTRIBUTES}; Max-Age=0` } });
+  return Response.json(
+    { user: null },
+    { headers: { "set-cookie": `${SESSION_COOKIE}=; ${COOKIE_ATTRIBUTES}; Max-Age=0` } },
+  );
 }

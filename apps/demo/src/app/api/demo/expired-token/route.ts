@@ -11,7 +11,8 @@ const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("
 /** Answers an expired falgate token as a JSON string (what a token route answers). */
 export function POST(): Response {
   const secret = process.env.FALGATE_TOKEN_SECRET;
-  if (!secret) return Response.json({ error: { code: "not_found", message: "No token secret." } }, { status: 404 });
+  if (!secret)
+    return Response.json({ error: { code: "not_found", message: "No token secret." } }, { status: 404 });
   const now = Math.floor(Date.now() / 1000);
   const header = encode({ alg: "HS256", kid: "default", typ: "falgate+jwt" });
   const payload = encode({

@@ -1,5 +1,5 @@
 import { createFalgateHandler } from "@falgate/next/pages";
-import { falgateOptions } from "../../../lib/falgate";
+import { falgateOptions } from "../../../../lib/falgate";
 
 // The proxy as a Pages Router API route. Next must not parse the body (binary uploads pass as sent), and
 // streamed answers have no size limit.
