@@ -81,6 +81,9 @@ export async function handleTunnel(
   }
 
   const [client, server] = pair();
+  // Newer compatibility dates deliver binary frames as Blob by default; relay bytes as bytes, unchanged.
+  binaryAsArrayBuffer(server);
+  binaryAsArrayBuffer(upstream);
   server.accept();
   upstream.accept();
   relay(
@@ -179,6 +182,10 @@ function pair(): [WorkerWebSocket, WorkerWebSocket] {
   if (!Pair) throw new FalgateError("internal_error", "WebSocketPair is not available in this runtime.");
   const { 0: client, 1: server } = new Pair();
   return [client, server];
+}
+
+function binaryAsArrayBuffer(ws: WorkerWebSocket): void {
+  (ws as unknown as { binaryType?: string }).binaryType = "arraybuffer";
 }
 
 function refuseInBand(refusal: { frame: string; code: number; reason: string }): Response {

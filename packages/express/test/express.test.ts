@@ -118,6 +118,24 @@ describe.each([
     }
   });
 
+  test("trustProxy: the same-origin check uses x-forwarded-proto/host only when enabled", async () => {
+    const call = (trustProxy: boolean) => {
+      const { app } = appWith(
+        createFalgateHandler({ ...conformanceOptions(mock), trustProxy, logger: silentLogger() }),
+      );
+      return request(app)
+        .post(PATH)
+        .set({ origin: "https://app.test", "x-forwarded-proto": "https", "x-forwarded-host": "app.test" })
+        .set("x-fal-target-url", "https://fal.run/fal-ai/echo")
+        .send({});
+    };
+    const behindProxy = await call(true);
+    expect(behindProxy.status).toBe(200);
+    const direct = await call(false);
+    expect(direct.status).toBe(403);
+    expect(direct.body.error.code).toBe("origin_not_allowed");
+  });
+
   test("reads process.env at request time when no env or credentials are given", async () => {
     const { credentials: _unused, ...options } = conformanceOptions(mock);
     const { app } = appWith(createFalgateHandler({ ...options, logger: silentLogger() }));
@@ -142,6 +160,41 @@ describe.each([
     } finally {
       if (before === undefined) delete process.env.FAL_KEY;
       else process.env.FAL_KEY = before;
+    }
+  });
+
+  test("options.env is layered over process.env: its names win, the others still come from process.env", async () => {
+    const { credentials: _unused, ...options } = conformanceOptions(mock);
+    const seenEnv: Array<[unknown, unknown]> = [];
+    const handler = createFalgateHandler({
+      ...options,
+      env: { FAL_KEY: mock.key },
+      authorize: (_req, { env }) => {
+        seenEnv.push([env.FAL_KEY, env.FALGATE_TEST_LAYER]);
+        return { id: "user" };
+      },
+      logger: silentLogger(),
+    });
+    const { app } = appWith(handler);
+    const before = { key: process.env.FAL_KEY, layer: process.env.FALGATE_TEST_LAYER };
+    try {
+      process.env.FAL_KEY = "wrong-key-in-process-env";
+      process.env.FALGATE_TEST_LAYER = "from process.env";
+      const ok = await request(app)
+        .post(PATH)
+        .set("x-fal-target-url", "https://fal.run/fal-ai/echo")
+        .send({});
+      expect(ok.status).toBe(200);
+      expect(seenEnv).toEqual([[mock.key, "from process.env"]]);
+      expect((await mock.waitForRequest(() => true)).headers.authorization).toBe(`Key ${mock.key}`);
+    } finally {
+      for (const [name, value] of [
+        ["FAL_KEY", before.key],
+        ["FALGATE_TEST_LAYER", before.layer],
+      ] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
     }
   });
 });
