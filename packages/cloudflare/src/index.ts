@@ -2,6 +2,8 @@ import { createFalgate, type FalgateEnv, type FalgateHandler, type FalgateOption
 import { handleTunnel } from "./tunnel.js";
 
 export type { FalgateOptions } from "@falgate/core";
+/** The realtime tunnel on `WebSocketPair`, for Workers that route requests themselves. */
+export { handleTunnel } from "./tunnel.js";
 
 /** The part of the Workers `ExecutionContext` falgate uses (kept local so no Workers types are required). */
 export interface WorkerContext {
@@ -46,10 +48,11 @@ export function createFalgateHandler<E extends object = FalgateEnv>(
     return instance;
   };
   return {
-    async fetch(request, env) {
+    async fetch(request, env, ctx) {
       const { options: resolved, handler, env: requestEnv } = instanceFor(env ?? ({} as E));
       // WebSocket upgrades below the mount are the realtime tunnel; everything else is the HTTP proxy.
-      return (await handleTunnel(request, resolved, requestEnv)) ?? handler(request, requestEnv);
+      // `ctx` keeps `onResponse` hooks (metering) alive after the response has been sent.
+      return (await handleTunnel(request, resolved, requestEnv)) ?? handler(request, requestEnv, ctx);
     },
   };
 }

@@ -12,7 +12,7 @@ import {
   rewriteFalTokenRequest,
   type TokenIssuer,
 } from "./tokens/index.js";
-import type { FalgateEnv, FalgateHandler, FalgateOptions, Principal } from "./types.js";
+import type { FalgateContext, FalgateEnv, FalgateHandler, FalgateOptions, Principal } from "./types.js";
 
 const FAL_TOKENS = "https://rest.fal.ai/tokens/";
 
@@ -28,7 +28,7 @@ const METHODS = new Set(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIO
 export function createFalgate(options: FalgateOptions = {}): FalgateHandler {
   const config = resolveConfig(options);
   warnAboutDefaults(config);
-  return async function falgate(request: Request, env?: FalgateEnv): Promise<Response> {
+  return async function falgate(request: Request, env?: FalgateEnv, ctx?: FalgateContext): Promise<Response> {
     let corsOrigin: string | null = null;
     try {
       const verdict = checkOrigin(request, config);
@@ -47,16 +47,25 @@ export function createFalgate(options: FalgateOptions = {}): FalgateHandler {
       }
       const runtimeEnv = env ?? config.env;
       const principal = await authenticate(request, runtimeEnv, config, verdict);
+      const call: Call = {
+        request,
+        env: runtimeEnv,
+        principal,
+        config,
+        waitUntil: ctx?.waitUntil?.bind(ctx),
+      };
       const response =
         !request.headers.has("x-fal-target-url") && isTokenRoute(request)
-          ? await tokenRoute(request, runtimeEnv, principal, config)
-          : await proxy(request, runtimeEnv, principal, config);
+          ? await tokenRoute(call)
+          : await proxy(call);
       if (corsOrigin !== null) applyCorsToResponse(response, corsOrigin, config);
       return response;
     } catch (error) {
       if (!(error instanceof FalgateError)) {
+        // Not ours: usually a bug in an app hook (authorize, credentials, onRequest). Its message helps the
+        // app's developer; the key is never part of a message falgate builds.
         config.logger.error("unexpected error in falgate", {
-          error: error instanceof Error ? error.name : typeof error,
+          error: error instanceof Error ? `${error.name}: ${error.message.slice(0, 300)}` : typeof error,
         });
       }
       return errorResponse(
@@ -67,12 +76,18 @@ export function createFalgate(options: FalgateOptions = {}): FalgateHandler {
   };
 }
 
-async function proxy(
-  request: Request,
-  env: FalgateEnv,
-  principal: Principal,
-  config: ResolvedConfig,
-): Promise<Response> {
+/** One authenticated request on its way through the handler. */
+interface Call {
+  request: Request;
+  env: FalgateEnv;
+  principal: Principal;
+  config: ResolvedConfig;
+  /** Keeps the runtime alive for work after the response (Workers' `ctx.waitUntil`). */
+  waitUntil: ((promise: Promise<unknown>) => void) | undefined;
+}
+
+async function proxy(call: Call): Promise<Response> {
+  const { request, principal, config } = call;
   const target = config.targets.parse(request.headers.get("x-fal-target-url"));
   const fal = classifyTarget(target);
   checkWebhook(target, config.webhookOrigins);
@@ -91,16 +106,12 @@ async function proxy(
         maxExpiration: config.falTokenMaxExpiration,
       })
     : undefined;
-  return forwardCall(request, request, env, principal, config, target, fal.endpointId, body);
+  return forwardCall(call, request, target, fal.endpointId, body);
 }
 
 /** The token route (`POST {mount}/token`, no `x-fal-target-url`): see docs/realtime.md. */
-async function tokenRoute(
-  request: Request,
-  env: FalgateEnv,
-  principal: Principal,
-  config: ResolvedConfig,
-): Promise<Response> {
+async function tokenRoute(call: Call): Promise<Response> {
+  const { request, env, principal, config } = call;
   let issuer: TokenIssuer | null;
   try {
     issuer = config.tokenIssuer(env);
@@ -122,22 +133,20 @@ async function tokenRoute(
         headers: { "content-type": "application/json", accept: "application/json" },
         signal: request.signal,
       });
-      return forwardCall(upstream, request, env, principal, config, new URL(FAL_TOKENS), null, body);
+      return forwardCall(call, upstream, new URL(FAL_TOKENS), null, body);
     },
   });
 }
 
-/** Key, hooks and forwarding for one validated call; `hookRequest` is what `onRequest`/`credentials` see. */
+/** Key, hooks and forwarding for one validated call; `call.request` is what `onRequest`/`credentials` see. */
 async function forwardCall(
+  call: Call,
   request: Request,
-  hookRequest: Request,
-  env: FalgateEnv,
-  principal: Principal,
-  config: ResolvedConfig,
   target: URL,
   endpointId: string | null,
   body: string | undefined,
 ): Promise<Response> {
+  const { env, principal, config, request: hookRequest } = call;
   const key = await resolveKey(hookRequest, env, principal, config);
   const startedAt = Date.now();
   const base = { principal, method: request.method, target, endpointId };
@@ -152,7 +161,7 @@ async function forwardCall(
       onEnd: (result) => {
         if (!onResponse) return;
         const { error, ...rest } = result;
-        Promise.resolve()
+        const done = Promise.resolve()
           .then(() =>
             onResponse({ ...base, ...rest, ...(error ? { error } : {}), durationMs: Date.now() - startedAt }),
           )
@@ -161,6 +170,7 @@ async function forwardCall(
               error: hookError instanceof Error ? hookError.message : String(hookError),
             }),
           );
+        call.waitUntil?.(done);
       },
     },
     config,

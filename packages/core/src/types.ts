@@ -129,7 +129,7 @@ export interface FalgateOptions {
    * @default []
    */
   allowedOrigins?: readonly string[];
-  /** CORS details for `allowedOrigins`. @default { credentials: true, maxAge: 600 } */
+  /** CORS details for `allowedOrigins`. @default { credentials: true, maxAge: 600, allowHeaders: [] } */
   cors?: CorsOptions;
   /**
    * App id patterns the proxy may call (`fal-ai/flux/*`, `fal-ai/fast-sdxl`, `workflows/me/*`).
@@ -140,7 +140,7 @@ export interface FalgateOptions {
   allowedTargets?: readonly TargetRule[];
   /** Origins (`https://hooks.example.com`) accepted in the `fal_webhook` query parameter. @default [] */
   webhookOrigins?: readonly string[];
-  /** Request headers forwarded to fal besides `content-type`, `accept`, `content-length`. @default DEFAULT_FORWARD_HEADERS */
+  /** Request headers forwarded to fal besides `content-type`, `accept`, `content-length`, `user-agent`. @default DEFAULT_FORWARD_HEADERS */
   forwardHeaders?: readonly string[];
   /** Largest request body in bytes; larger bodies answer 413. @default 33_554_432 (32 MiB) */
   maxBodySize?: number;
@@ -171,5 +171,10 @@ export interface FalgateOptions {
   tunnel?: TunnelOptions;
 }
 
-/** A falgate request handler: a fetch handler with an optional per-request env (Workers). */
-export type FalgateHandler = (request: Request, env?: FalgateEnv) => Promise<Response>;
+/** Per-request runtime context (Workers' `ExecutionContext` fits): keeps hook work alive after the response. */
+export interface FalgateContext {
+  waitUntil?(promise: Promise<unknown>): void;
+}
+
+/** A falgate request handler: a fetch handler with an optional per-request env and context (Workers). */
+export type FalgateHandler = (request: Request, env?: FalgateEnv, ctx?: FalgateContext) => Promise<Response>;

@@ -574,6 +574,29 @@ describe("hooks and options", () => {
     expect(onResponse.mock.calls[0]?.[0].durationMs).toBeGreaterThanOrEqual(0);
   });
 
+  test("onResponse work is handed to ctx.waitUntil (Workers keep it alive after the response)", async () => {
+    let finishHook!: () => void;
+    const hookDone = new Promise<void>((resolve) => {
+      finishHook = resolve;
+    });
+    const waited: Array<Promise<unknown>> = [];
+    const h = gate({ onResponse: () => hookDone });
+    const res = await h(call("https://fal.run/a/b", { body: "{}" }), undefined, {
+      waitUntil: (p) => waited.push(p),
+    });
+    await res.text();
+    await vi.waitFor(() => expect(waited).toHaveLength(1));
+    let settled = false;
+    void waited[0]?.then(() => {
+      settled = true;
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(settled).toBe(false);
+    finishHook();
+    await waited[0];
+    expect(settled).toBe(true);
+  });
+
   test("onRequest can refuse (rate limiting)", async () => {
     const h = gate({
       onRequest: () => {
