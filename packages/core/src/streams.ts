@@ -7,24 +7,39 @@ export interface BodyMeter {
   tooLarge: boolean;
 }
 
-/** Passes a request body through, counting bytes and failing the stream past `max` bytes (0 = no cap). */
+/**
+ * Passes a request body through, counting bytes and failing the stream past `max` bytes (0 = no cap).
+ * Pull-based (no TransformStream and pipe loop): one web stream per body, read only as upstream pulls.
+ */
 export function capBody(
   body: ReadableStream<Uint8Array>,
   max: number,
   meter: BodyMeter,
 ): ReadableStream<Uint8Array> {
-  return body.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        meter.bytes += chunk.byteLength;
-        if (max > 0 && meter.bytes > max) {
-          meter.tooLarge = true;
-          controller.error(tooLarge(max));
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (done) {
+          controller.close();
           return;
         }
-        controller.enqueue(chunk);
+        meter.bytes += value.byteLength;
+        if (max > 0 && meter.bytes > max) {
+          meter.tooLarge = true;
+          const error = tooLarge(max);
+          controller.error(error);
+          await reader.cancel(error).catch(() => undefined);
+          return;
+        }
+        controller.enqueue(value);
       },
-    }),
+      cancel(reason) {
+        return reader.cancel(reason).catch(() => undefined);
+      },
+    },
+    { highWaterMark: 0 },
   );
 }
 
