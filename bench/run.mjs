@@ -13,13 +13,14 @@ import { realtimeTable, runRealtime } from "./scenarios/realtime.mjs";
 import { runSse, sseTables } from "./scenarios/sse.mjs";
 import { runStream, streamTable } from "./scenarios/stream.mjs";
 
-const USAGE = `Usage: node bench/run.mjs [--quick] [--only json,stream,sse,realtime] [--profile] [--out FILE] [--no-write]
-  --quick     fewer iterations (~30 s); results are printed, not written, unless --out is given
-  --only      run only these scenarios
-  --profile   run falgate under --cpu-prof and print its top self-time functions (numbers are then slower; not written)
-  --out FILE  write the markdown report there (default for a full run: bench/results/latest.md)
+const USAGE = `Usage: node bench/run.mjs [--quick] [--only json,stream,sse,realtime] [--profile] [--out FILE]
+                         [--no-write] [--stream-mib N]
+  --quick         fewer iterations (~30 s); results are printed, not written, unless --out is given
+  --only          run only these scenarios
+  --profile       run the proxies under --cpu-prof and append their hottest code (slower; not written)
+  --out FILE      write the markdown report there (default for a full run: bench/results/latest.md)
+  --no-write      print only
   --stream-mib N  body size of the streaming scenario (default 200), e.g. to check that memory stays flat
-  --no-write  print only
 Build first (pnpm bench does): the bench runs packages/*/dist.`;
 
 const { values } = parseArgs({

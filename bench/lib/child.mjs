@@ -29,7 +29,7 @@ function resetPeakRss() {
 
 /**
  * Runs a bench child: waits for `{type:"start", config}`, calls `start(config)` (which returns
- * `{ info, close, stats? }`), answers `ready` with `info`, then serves `stats`, `reset-peak` and `exit`.
+ * `{ info, close }`), answers `ready` with `info`, then serves `stats`, `reset-peak` and `exit`.
  */
 export function runChild(start) {
   let running;
@@ -53,7 +53,6 @@ export function runChild(start) {
             rss: process.memoryUsage.rss(),
             peakRss: peakRss(),
             maxRss: resourceUsage().maxRSS * 1024,
-            extra: running?.stats?.() ?? null,
           });
           break;
         }

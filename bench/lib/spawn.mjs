@@ -57,7 +57,7 @@ export async function spawnChild(name, config = {}, { execArgv = [] } = {}) {
     info: ready.info,
     /** CPU (µs, user/system), current and peak RSS of the child. */
     stats: () => call("stats"),
-    /** Runs a GC in the child and restarts its peak-RSS sampling from the current RSS. */
+    /** Runs a GC in the child and resets its peak-RSS high-water mark to the current RSS. */
     resetPeak: () => call("reset-peak"),
     /** Asks the child to close its servers and exit; kills it if it does not within 10 s. */
     async stop() {
@@ -77,5 +77,5 @@ export async function spawnChild(name, config = {}, { execArgv = [] } = {}) {
 /** Difference of two `stats()` answers: CPU µs spent, and memory at the end. */
 export function statsDelta(before, after) {
   const cpuUs = after.cpu.user - before.cpu.user + (after.cpu.system - before.cpu.system);
-  return { cpuUs, rss: after.rss, peakRss: after.peakRss, maxRss: after.maxRss, extra: after.extra };
+  return { cpuUs, rss: after.rss, peakRss: after.peakRss, maxRss: after.maxRss };
 }
