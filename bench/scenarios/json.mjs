@@ -2,6 +2,7 @@
 import { createHttpLoad } from "../lib/http-load.mjs";
 import { spawnChild, statsDelta } from "../lib/spawn.mjs";
 import { fmt, latencySummary, median } from "../lib/stats.mjs";
+import { httpVariants } from "../lib/variants.mjs";
 
 const BODY = Buffer.from(
   JSON.stringify({ prompt: "a lighthouse at dusk, oil painting", seed: 42, num_images: 1 }),
@@ -9,23 +10,7 @@ const BODY = Buffer.from(
 const TARGET = "https://fal.run/fal-ai/echo";
 const ROUNDS = 3;
 
-/** The variants measured; `direct` is the reference the others are compared to. */
-const VARIANTS = [
-  { id: "direct", label: "direct to mock-fal" },
-  {
-    id: "falgate-undici",
-    label: "falgate, undici transport (default)",
-    proc: "proxy",
-    config: { transport: "undici" },
-  },
-  {
-    id: "falgate-fetch",
-    label: "falgate, global fetch transport",
-    proc: "proxy",
-    config: { transport: "fetch" },
-  },
-  { id: "baseline", label: "bare node:http pass-through (floor)", proc: "baseline", config: {} },
-];
+const VARIANTS = httpVariants("direct to mock-fal");
 
 /**
  * Runs scenario 1 and returns its rows. Variants are interleaved (round-robin, `ROUNDS` rounds of

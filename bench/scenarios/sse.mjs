@@ -4,27 +4,13 @@ import { performance } from "node:perf_hooks";
 import { undici } from "../lib/deps.mjs";
 import { spawnChild, statsDelta } from "../lib/spawn.mjs";
 import { fmt, latencySummary, median } from "../lib/stats.mjs";
+import { httpVariants } from "../lib/variants.mjs";
 
 const KEY = "bench-key-id:bench-key-secret";
 const INPUT = Buffer.from(JSON.stringify({ prompt: "a lighthouse at dusk, oil painting" }));
 const LF = 0x0a;
 
-const VARIANTS = [
-  { id: "direct", label: "direct to upstream" },
-  {
-    id: "falgate-undici",
-    label: "falgate, undici transport (default)",
-    proc: "proxy",
-    config: { transport: "undici" },
-  },
-  {
-    id: "falgate-fetch",
-    label: "falgate, global fetch transport",
-    proc: "proxy",
-    config: { transport: "fetch" },
-  },
-  { id: "baseline", label: "bare node:http pass-through (floor)", proc: "baseline", config: {} },
-];
+const VARIANTS = httpVariants("direct to upstream");
 
 /**
  * Runs scenario 3 and returns `{ first, long }` rows. All paths are up at once and take turns (one stream

@@ -4,27 +4,13 @@ import { Readable } from "node:stream";
 import { undici } from "../lib/deps.mjs";
 import { spawnChild, statsDelta } from "../lib/spawn.mjs";
 import { fmt, median, mib } from "../lib/stats.mjs";
+import { httpVariants } from "../lib/variants.mjs";
 
 const MiB = 1024 * 1024;
 const KEY = "bench-key-id:bench-key-secret";
 const CHUNK = Buffer.alloc(64 * 1024, 0x62);
 
-const VARIANTS = [
-  { id: "direct", label: "direct to upstream" },
-  {
-    id: "falgate-undici",
-    label: "falgate, undici transport (default)",
-    proc: "proxy",
-    config: { transport: "undici" },
-  },
-  {
-    id: "falgate-fetch",
-    label: "falgate, global fetch transport",
-    proc: "proxy",
-    config: { transport: "fetch" },
-  },
-  { id: "baseline", label: "bare node:http pass-through (floor)", proc: "baseline", config: {} },
-];
+const VARIANTS = httpVariants("direct to upstream");
 
 /** Runs scenario 2 and returns its rows. */
 export async function runStream({ quick, profileArgv = () => [], sizeMiB = 200 }) {
