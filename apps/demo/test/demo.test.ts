@@ -1,9 +1,10 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { type Browser, chromium, type Page } from "playwright-core";
+import { launchChromium } from "@falgate/testkit";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 /*
@@ -11,7 +12,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
  * mode, driven by Debian's Chromium. Each test walks one path of the page the way a person would.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const appDir = join(dirname(fileURLToPath(import.meta.url)), "..");
 const root = join(appDir, "..", "..");
 const run = promisify(execFile);
@@ -77,11 +77,6 @@ const text = async (testId: string) => (await page.getByTestId(testId).textConte
 // Generous per-test time: a loaded 2-core CI box runs the mock queue (4.5 s) slower than a laptop.
 describe("the demo in Chromium", { timeout: 60_000 }, () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `Chromium not found at ${CHROMIUM}. Install Debian's package (apt-get install -y chromium) or set CHROMIUM_PATH.`,
-      );
-    }
     const pnpmBin = join(root, ".tools", "node_modules", ".bin");
     await run("npx", ["turbo", "run", "build", "--filter=@falgate/demo..."], {
       cwd: root,
@@ -90,18 +85,7 @@ describe("the demo in Chromium", { timeout: 60_000 }, () => {
       timeout: 240_000,
     });
     baseUrl = await startServer();
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-quic",
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(baseUrl);
   }, 300_000);

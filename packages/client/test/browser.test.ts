@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
@@ -6,9 +5,10 @@ import { fileURLToPath } from "node:url";
 import type { FalgateHandler } from "@falgate/core";
 import { type MockFal, startMockFal } from "@falgate/mock-fal";
 import { attachTunnel, createNodeFalgate, type NodeTunnel, toNodeHandler } from "@falgate/node";
+import { launchChromium } from "@falgate/testkit";
 import { decode } from "@msgpack/msgpack";
 import { build } from "esbuild";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 /*
@@ -17,7 +17,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
  * tunnel), so the page is same-origin with the tunnel exactly as in an app.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const APP = "fal-ai/fast-lcm-diffusion";
 const SECRET = "browser-test-secret-at-least-32-bytes!";
 const here = dirname(fileURLToPath(import.meta.url));
@@ -98,11 +97,6 @@ describe("connectRealtime in Chromium through the falgate tunnel", () => {
   let origin: string;
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `Chromium not found at ${CHROMIUM}. Install Debian's package (apt-get install -y chromium) or set CHROMIUM_PATH.`,
-      );
-    }
     const bundle = await build({
       stdin: { contents: PAGE_SCRIPT, resolveDir: here, loader: "ts", sourcefile: "page.ts" },
       bundle: true,
@@ -140,18 +134,7 @@ describe("connectRealtime in Chromium through the falgate tunnel", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-quic",
-      ],
-    });
+    browser = await launchChromium();
     const context = await browser.newContext();
     await context.addCookies([{ name: "user", value: "tester", url: origin }]);
     page = await context.newPage();

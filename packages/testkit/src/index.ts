@@ -1,3 +1,4 @@
+export { CHROMIUM_PATH, launchChromium } from "./browser.js";
 export { buildPackages, REPO_ROOT } from "./build.js";
 export {
   ALLOWED_ENDPOINTS,
