@@ -1,0 +1,54 @@
+/**
+ * The one command falgate needs from Redis: `EVAL script numkeys ...keys ...args`, shaped like ioredis
+ * (`new Redis()` fits as is). Wrap a node-redis v4+ client with {@link fromNodeRedis}.
+ */
+export interface RedisEvalClient {
+  eval(script: string, numkeys: number, ...keysAndArgs: string[]): Promise<unknown>;
+}
+
+/** The part of a node-redis v4+ client (`createClient()` from `redis`) that {@link fromNodeRedis} uses. */
+export interface NodeRedisEvalClient {
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+}
+
+/** Adapts a connected node-redis v4+ client to {@link RedisEvalClient}. */
+export function fromNodeRedis(client: NodeRedisEvalClient): RedisEvalClient {
+  return {
+    eval: (script, numkeys, ...keysAndArgs) =>
+      client.eval(script, {
+        keys: keysAndArgs.slice(0, numkeys),
+        arguments: keysAndArgs.slice(numkeys),
+      }),
+  };
+}
+
+/** Checks the client shape once, at construction, so a wrong argument fails at startup, not per request. */
+export function checkClient(client: RedisEvalClient, where: string): void {
+  if (typeof (client as Partial<RedisEvalClient> | undefined)?.eval !== "function") {
+    throw new TypeError(
+      `falgate: ${where} needs a Redis client with an \`eval\` method (ioredis, or fromNodeRedis(client))`,
+    );
+  }
+}
+
+/** Checks a `timeoutMs` option. */
+export function checkTimeout(timeoutMs: number, where: string): void {
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new TypeError(`falgate: ${where} option \`timeoutMs\` must be a positive number`);
+  }
+}
+
+/**
+ * Runs `command`, rejecting after `timeoutMs`. Redis clients queue commands while disconnected (ioredis
+ * retries forever by default), and a request must not hang on that: it fails instead.
+ */
+export function withTimeout<T>(command: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`falgate: Redis ${what} timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  return Promise.race([command, timeout]).finally(() => clearTimeout(timer));
+}

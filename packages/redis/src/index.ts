@@ -1,0 +1,3 @@
+export { fromNodeRedis, type NodeRedisEvalClient, type RedisEvalClient } from "./client.js";
+export { createRedisTunnelCounter, type RedisTunnelCounterOptions } from "./counter.js";
+export { createRedisReplayStore, type RedisReplayStoreOptions } from "./replay.js";

@@ -1,0 +1,83 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** A throwaway `redis-server` on a unix socket in a temp dir (no port to race for), killed by `close()`. */
+export interface TestRedis {
+  socket: string;
+  close(): Promise<void>;
+}
+
+const INSTALL_HINT =
+  "redis-server is not installed; these tests need a real Redis >= 6.2. Install it with: apt-get install -y redis-server";
+
+/** Starts `redis-server` and resolves once it accepts connections. */
+export async function startRedis(): Promise<TestRedis> {
+  const dir = await mkdtemp(join(tmpdir(), "falgate-redis-"));
+  const socket = join(dir, "redis.sock");
+  const child = spawn(
+    "redis-server",
+    [
+      "--port",
+      "0",
+      "--unixsocket",
+      socket,
+      "--dir",
+      dir,
+      "--save",
+      "",
+      "--appendonly",
+      "no",
+      "--daemonize",
+      "no",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  try {
+    await ready(child);
+  } catch (error) {
+    child.kill("SIGKILL");
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+  return {
+    socket,
+    async close() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+      await exited;
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function ready(child: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    // A safety net, not synchronisation: the readiness line is the event we wait for.
+    const timer = setTimeout(() => reject(new Error(`redis-server did not become ready:\n${out}`)), 20_000);
+    child.once("error", (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(error.code === "ENOENT" ? new Error(INSTALL_HINT) : error);
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited with ${code} before it was ready:\n${out}`));
+    });
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString("utf8");
+      if (/ready to accept connections/i.test(out)) {
+        child.stdout?.off("data", onData);
+        child.stdout?.resume();
+        child.stderr?.resume();
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on("data", onData);
+    child.stderr?.on("data", (chunk: Buffer) => {
+      out += chunk.toString("utf8");
+    });
+  });
+}
