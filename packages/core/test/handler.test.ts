@@ -57,7 +57,10 @@ function gate(options: FalgateOptions = {}) {
   return Object.assign(handler, { logger });
 }
 
-function call(target: string | null, init: RequestInit & { headers?: Record<string, string> } = {}) {
+function call(
+  target: string | null,
+  init: Omit<RequestInit, "headers"> & { headers?: Record<string, string> } = {},
+) {
   const headers: Record<string, string> = { "content-type": "application/json", ...(init.headers ?? {}) };
   if (target !== null) headers["x-fal-target-url"] = target;
   return new Request(PROXY, {

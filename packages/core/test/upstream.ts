@@ -15,7 +15,7 @@ export interface Seen {
   aborted: Promise<void>;
 }
 
-export type Route = (req: IncomingMessage, res: ServerResponse, seen: Seen) => void | Promise<void>;
+export type Route = (req: IncomingMessage, res: ServerResponse, seen: Seen) => unknown;
 
 /** A real HTTP server on loopback standing in for fal, recording what falgate forwarded. */
 export async function startUpstream(route: Route = (_req, res) => res.end("{}")) {

@@ -1,36 +1,17 @@
-import { createServer } from "node:http";
 import { startMockFal } from "@falgate/mock-fal";
-import { toNodeHandler } from "@falgate/node";
 import {
   conformanceOptions,
   describeConformance,
   describeFalClient,
-  listen,
   SAME_ORIGIN,
-  type StartHandler,
   silentLogger,
 } from "@falgate/testkit";
 import { NextRequest } from "next/server.js";
 import { expect, test } from "vitest";
 import { createFalgateHandler, type FalgateRouteHandlers } from "../src/index.js";
+import { appRouterStarter, PATH } from "./starters.js";
 
-const PATH = "/api/fal/proxy";
-
-/**
- * Serves the route handlers the way Next's router calls them: each request becomes a real `NextRequest` and goes
- * to the exported function of its method (an unexported method would be Next's 405). The HTTP part is the
- * shared Node bridge; `next build && next start` is covered in next-build.test.ts.
- */
-const start: StartHandler = async (options) => {
-  const route = createFalgateHandler({ ...options, logger: silentLogger() });
-  const dispatch = toNodeHandler(async (request) => {
-    const handler = route[request.method as keyof FalgateRouteHandlers];
-    if (!handler) return new Response(null, { status: 405 });
-    return handler(new NextRequest(request));
-  });
-  const server = await listen(createServer(dispatch));
-  return { url: `${server.origin}${PATH}`, close: server.close };
-};
+const start = appRouterStarter(NextRequest);
 
 describeConformance({ name: "Next App Router with NextRequest", start });
 describeFalClient({ name: "Next App Router with NextRequest", start });

@@ -1,34 +1,16 @@
-import { createServer } from "node:http";
 import { startMockFal } from "@falgate/mock-fal";
 import {
   conformanceOptions,
   describeConformance,
   describeFalClient,
-  listen,
   SAME_ORIGIN,
-  type StartHandler,
   send,
-  silentLogger,
 } from "@falgate/testkit";
 import { apiResolver } from "next/dist/server/api-utils/node/api-resolver.js";
 import { expect, test } from "vitest";
-import { createFalgateHandler } from "../src/pages.js";
+import { pagesStarter } from "./starters.js";
 
-const PATH = "/api/fal/proxy";
-const PREVIEW = { previewModeId: "x", previewModeEncryptionKey: "x", previewModeSigningKey: "x" };
-
-/** A real http server that runs the API route through Next's own API resolver (body parser, res helpers). */
-function starter(config: { api: { bodyParser?: false; responseLimit?: false } }): StartHandler {
-  return async (options) => {
-    const module = { default: createFalgateHandler({ ...options, logger: silentLogger() }), config };
-    const server = await listen(
-      createServer((req, res) => {
-        void apiResolver(req, res, {}, module, { ...PREVIEW, dev: false }, false, false, PATH);
-      }),
-    );
-    return { url: `${server.origin}${PATH}`, close: server.close };
-  };
-}
+const starter = (config: Parameters<typeof pagesStarter>[1]) => pagesStarter(apiResolver, config);
 
 // What docs/adapters/next.md tells users to export from the page.
 const documented = starter({ api: { bodyParser: false, responseLimit: false } });

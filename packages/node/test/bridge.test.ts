@@ -9,7 +9,7 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-async function serve(listener: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>) {
+async function serve(listener: (req: IncomingMessage, res: ServerResponse) => unknown) {
   const server = await listen((req, res) => void listener(req, res));
   cleanups.push(server.close);
   return server;

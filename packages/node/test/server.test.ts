@@ -21,7 +21,7 @@ interface Seen {
 }
 
 /** A stand-in for fal on loopback that records what the proxy forwarded. */
-async function fakeFal(route?: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>) {
+async function fakeFal(route?: (req: IncomingMessage, res: ServerResponse) => unknown) {
   const seen: Seen[] = [];
   const server = await listen(async (req, res) => {
     if (route) return void route(req, res);

@@ -11,7 +11,7 @@ afterEach(async () => {
   for (const fn of cleanups.splice(0).reverse()) await fn();
 });
 
-async function upstream(route: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>) {
+async function upstream(route: (req: IncomingMessage, res: ServerResponse) => unknown) {
   const server = await listen((req, res) => void route(req, res));
   cleanups.push(server.close);
   return server;

@@ -1,0 +1,67 @@
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { toNodeHandler } from "@falgate/node";
+import { listen, type StartHandler, silentLogger } from "@falgate/testkit";
+import { createFalgateHandler, type FalgateRouteHandlers } from "../src/index.js";
+import { createFalgateHandler as createPagesHandler } from "../src/pages.js";
+
+export const PATH = "/api/fal/proxy";
+
+/** The `NextRequest` class of one Next.js release (they differ in type, not in shape). */
+export type NextRequestClass = new (input: Request) => Request;
+
+/**
+ * Next's `apiResolver` (same positional signature in 14, 15 and 16; their `ApiContext` types differ, so the
+ * parameters are declared through a method, which TypeScript checks bivariantly).
+ */
+export type ApiResolver = {
+  resolve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    query: object,
+    module: object,
+    apiContext: {
+      previewModeId: string;
+      previewModeEncryptionKey: string;
+      previewModeSigningKey: string;
+      dev: boolean;
+    },
+    propagateError: boolean,
+    dev?: boolean,
+    page?: string,
+  ): Promise<void>;
+}["resolve"];
+
+/**
+ * Serves the route handlers the way Next's router calls them: each request becomes a real `NextRequest` of the
+ * given release and goes to the exported function of its method (an unexported method would be Next's 405).
+ */
+export function appRouterStarter(NextRequest: NextRequestClass): StartHandler {
+  return async (options) => {
+    const route = createFalgateHandler({ ...options, logger: silentLogger() });
+    const dispatch = toNodeHandler(async (request) => {
+      const handler = route[request.method as keyof FalgateRouteHandlers];
+      if (!handler) return new Response(null, { status: 405 });
+      return handler(new NextRequest(request));
+    });
+    const server = await listen(createServer(dispatch));
+    return { url: `${server.origin}${PATH}`, close: server.close };
+  };
+}
+
+const PREVIEW = { previewModeId: "x", previewModeEncryptionKey: "x", previewModeSigningKey: "x" };
+
+/** A real http server that runs the Pages API route through the given release's own API resolver. */
+export function pagesStarter(
+  apiResolver: ApiResolver,
+  config: { api: { bodyParser?: false; responseLimit?: false } },
+): StartHandler {
+  return async (options) => {
+    const module = { default: createPagesHandler({ ...options, logger: silentLogger() }), config };
+    const server = await listen(
+      createServer((req, res) => {
+        void apiResolver(req, res, {}, module, { ...PREVIEW, dev: false }, false, false, PATH);
+      }),
+    );
+    return { url: `${server.origin}${PATH}`, close: server.close };
+  };
+}
