@@ -2,6 +2,9 @@ import type { ResolvedConfig } from "./config.js";
 import { FalgateError } from "./errors.js";
 import type { FalgateEnv, Principal } from "./types.js";
 
+// A key goes into an HTTP header: control characters or non-Latin-1 would make Headers throw with the key in the message.
+const HEADER_SAFE = /^[\x20-\x7e\x80-\xff]+$/;
+
 /** Resolves the fal key: option (string or resolver), then `FAL_KEY`, then `FAL_KEY_ID` + `FAL_KEY_SECRET`. */
 export async function resolveKey(
   request: Request,
@@ -22,10 +25,10 @@ export async function resolveKey(
   ) {
     key = `${env.FAL_KEY_ID}:${env.FAL_KEY_SECRET}`;
   }
-  if (typeof key !== "string" || key.trim() === "" || key === "undefined" || /[\r\n]/.test(key)) {
+  if (typeof key !== "string" || key.trim() === "" || key === "undefined" || !HEADER_SAFE.test(key)) {
     throw new FalgateError(
       "missing_credentials",
-      "The proxy has no fal key. Set FAL_KEY (or FAL_KEY_ID and FAL_KEY_SECRET) or the `credentials` option.",
+      "The proxy has no usable fal key. Set FAL_KEY (or FAL_KEY_ID and FAL_KEY_SECRET) or the `credentials` option.",
     );
   }
   return key;

@@ -103,12 +103,20 @@ export async function forward(call: ForwardCall, config: ResolvedConfig): Promis
     upstream = await config.fetch(url, init);
   } catch (error) {
     release();
-    throw mapFetchError(
+    const failure = mapFetchError(
       error,
       { timedOut, meter, maxBodySize: config.maxBodySize, clientGone: request.signal.aborted },
       config,
       key,
     );
+    call.onEnd?.({
+      status: failure.status,
+      bytesIn: meter.bytes,
+      bytesOut: 0,
+      requestId: null,
+      error: request.signal.aborted && !timedOut ? "client_closed" : failure.code,
+    });
+    throw failure;
   } finally {
     if (headersTimer !== undefined) clearTimeout(headersTimer);
   }
@@ -134,6 +142,9 @@ export async function forward(call: ForwardCall, config: ResolvedConfig): Promis
       if (end.kind === "done") return report(bytesOut);
       if (end.kind === "cancelled") return report(bytesOut, "client_closed");
       const reason = controller.signal.aborted ? controller.signal.reason : end.error;
+      // The client going away aborts upstream first on some runtimes: that is a client close, not fal's fault.
+      if (!(reason instanceof FalgateError) && request.signal.aborted)
+        return report(bytesOut, "client_closed");
       const code = reason instanceof FalgateError ? reason.code : "upstream_error";
       config.logger.warn("upstream body ended with an error", {
         code,

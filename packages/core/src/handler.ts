@@ -5,13 +5,7 @@ import { resolveKey } from "./credentials.js";
 import { errorResponse, FalgateError } from "./errors.js";
 import { forward } from "./forward.js";
 import { checkWebhook, classifyTarget } from "./policy/index.js";
-import {
-  handleTokenRoute,
-  isFalTokenTarget,
-  isTokenRoute,
-  rewriteFalTokenRequest,
-  type TokenIssuer,
-} from "./tokens/index.js";
+import { handleTokenRoute, isTokenRoute, rewriteFalTokenRequest, type TokenIssuer } from "./tokens/index.js";
 import type { FalgateContext, FalgateEnv, FalgateHandler, FalgateOptions, Principal } from "./types.js";
 
 const FAL_TOKENS = "https://rest.fal.ai/tokens/";
@@ -99,13 +93,14 @@ async function proxy(call: Call): Promise<Response> {
         : "This target is not an endpoint this proxy allows.",
     );
   }
-  const body = isFalTokenTarget(target)
-    ? await rewriteFalTokenRequest(request, {
-        principal,
-        endpoints: config.endpoints,
-        maxExpiration: config.falTokenMaxExpiration,
-      })
-    : undefined;
+  const body =
+    fal.kind === "token"
+      ? await rewriteFalTokenRequest(request, {
+          principal,
+          endpoints: config.endpoints,
+          maxExpiration: config.falTokenMaxExpiration,
+        })
+      : undefined;
   return forwardCall(call, request, target, fal.endpointId, body);
 }
 

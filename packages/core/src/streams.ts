@@ -59,7 +59,8 @@ export type BodyEnd =
 
 /**
  * Relays an upstream body to the client without buffering: counts bytes, enforces an idle timeout (longest
- * silence between chunks) and reports once how the stream ended. Cancelling it (client gone) cancels upstream.
+ * time a read from upstream stays pending; a slow client that has not asked for more never counts) and
+ * reports once how the stream ended. Cancelling it (client gone) cancels upstream.
  */
 export function relayBody(
   source: ReadableStream<Uint8Array>,
@@ -68,7 +69,8 @@ export function relayBody(
   const reader = source.getReader();
   let bytes = 0;
   let ended = false;
-  let lastChunk = Date.now();
+  // When the pending upstream read started; `undefined` while the client has not asked for more.
+  let waitingSince: number | undefined;
   let timer: ReturnType<typeof setTimeout> | undefined;
 
   const finish = (end: BodyEnd) => {
@@ -77,15 +79,15 @@ export function relayBody(
     if (timer !== undefined) clearTimeout(timer);
     options.onEnd(end, bytes);
   };
-  // One timer per stream, re-armed lazily: a chunk only records its time, so the hot path stays a store.
+  // One timer per stream, re-armed lazily: a read only records its start, so the hot path stays a store.
   const arm = (delay: number) => {
     timer = setTimeout(() => {
-      const silent = Date.now() - lastChunk;
-      if (silent >= options.idleTimeout) {
+      const waited = waitingSince === undefined ? 0 : Date.now() - waitingSince;
+      if (waited >= options.idleTimeout) {
         options.onIdle();
         return;
       }
-      arm(options.idleTimeout - silent);
+      arm(options.idleTimeout - waited);
     }, delay);
   };
 
@@ -95,17 +97,19 @@ export function relayBody(
         if (options.idleTimeout > 0) arm(options.idleTimeout);
       },
       async pull(controller) {
+        waitingSince = Date.now();
         try {
           const { done, value } = await reader.read();
+          waitingSince = undefined;
           if (done) {
             finish({ kind: "done" });
             controller.close();
             return;
           }
-          lastChunk = Date.now();
           bytes += value.byteLength;
           controller.enqueue(value);
         } catch (error) {
+          waitingSince = undefined;
           finish({ kind: "failed", error });
           controller.error(error);
         }

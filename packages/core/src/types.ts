@@ -70,7 +70,7 @@ export interface CorsOptions {
 export interface TimeoutOptions {
   /** From sending the request until upstream answers with headers. @default 300_000 */
   headers?: number;
-  /** Longest silence between two chunks of a streamed upstream body (fal sends SSE keep-alives every 15 s). @default 60_000 */
+  /** Longest wait on fal for the next chunk of a streamed body (a client not reading does not count; fal sends SSE keep-alives every 15 s). @default 60_000 */
   idle?: number;
 }
 

@@ -4,6 +4,7 @@ import { gzipSync } from "node:zlib";
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vitest";
 import {
   createFalgate,
+  DEFAULT_TARGETS,
   FalgateError,
   type FalgateOptions,
   type Logger,
@@ -225,6 +226,20 @@ describe("the key", () => {
     expect(upstream.seen[0]?.headers.authorization).toBe("Key key-for-org-7");
   });
 
+  test("a key that cannot be a header value (control characters) is missing_credentials and never logged", async () => {
+    const secret = "abcd:se\u0000cret-value-xyz";
+    for (const bad of [secret, "abcd:tab\tkey", "abcd:del\u007fkey", "abcd:snow\u2603key"]) {
+      const h = gate({ credentials: bad });
+      const res = await h(call("https://fal.run/a/b", { body: "{}" }));
+      expect(res.status).toBe(500);
+      const text = await res.text();
+      expect(JSON.parse(text).error.code).toBe("missing_credentials");
+      expect(text).not.toContain("cret-value");
+      expect(h.logger.lines.join("\n")).not.toContain("cret-value");
+    }
+    expect(upstream.seen).toHaveLength(0);
+  });
+
   test("missing key is a clear missing_credentials error, never `Key undefined` upstream", async () => {
     for (const h of [
       gate({ credentials: undefined }),
@@ -279,6 +294,33 @@ describe("targets and endpoints", () => {
     expect(res.status).toBe(status);
     expect((await errorOf(res)).code).toBe(code);
     expect(upstream.seen).toHaveLength(0);
+  });
+
+  test("a token request is policed on every allowed host that serves /tokens/, not only rest.fal.ai", async () => {
+    const h = gate({
+      allowedEndpoints: ["fal-ai/fast-sdxl"],
+      allowedTargets: [...DEFAULT_TARGETS, { host: "api.fal.ai", paths: ["/tokens/"] }],
+    });
+    for (const host of ["rest.fal.ai", "api.fal.ai"]) {
+      const refused = await h(
+        call(`https://${host}/tokens/`, {
+          body: JSON.stringify({ allowed_apps: ["flux-pro"], token_expiration: 86400 }),
+        }),
+      );
+      expect(refused.status, host).toBe(403);
+      expect((await errorOf(refused)).code).toBe("endpoint_not_allowed");
+    }
+    expect(upstream.seen).toHaveLength(0);
+    const ok = await h(
+      call("https://api.fal.ai/tokens/", {
+        body: JSON.stringify({ allowed_apps: ["fast-sdxl"], token_expiration: 86400, extra: 1 }),
+      }),
+    );
+    expect(ok.status).toBe(200);
+    expect(JSON.parse((await upstream.seen[0]?.bodyDone)?.toString() ?? "null")).toEqual({
+      allowed_apps: ["fast-sdxl"],
+      token_expiration: 120,
+    });
   });
 
   test("the endpoint allowlist applies to every method and to queue request URLs", async () => {
@@ -523,6 +565,56 @@ describe("limits, timeouts and failures", () => {
     await upstream.seen[0]?.aborted;
     await vi.waitFor(() => expect(onResponse).toHaveBeenCalledOnce());
     expect(onResponse.mock.calls[0]?.[0].error).toBe("upstream_timeout");
+  });
+
+  test("onResponse also reports calls that failed before an answer (502, 504, streamed 413)", async () => {
+    const seenBy = async (options: FalgateOptions, init: Parameters<typeof call>[1]) => {
+      const onResponse = vi.fn<(info: ResponseInfo) => void>();
+      const res = await gate({ ...options, onResponse })(call("https://fal.run/a/b", init));
+      await vi.waitFor(() => expect(onResponse).toHaveBeenCalledOnce());
+      return { status: res.status, info: onResponse.mock.calls[0]?.[0] };
+    };
+    const unreachable = await seenBy({ upstream: await closedPortUrl() }, { body: "{}" });
+    expect(unreachable).toMatchObject({ status: 502, info: { status: 502, error: "upstream_unreachable" } });
+
+    route = () => undefined;
+    const slow = await seenBy({ timeouts: { headers: 150 } }, { body: "{}" });
+    expect(slow).toMatchObject({ status: 504, info: { status: 504, error: "upstream_timeout" } });
+
+    route = (_req, res, seen) => {
+      void seen.bodyDone.then(() => res.end("{}"));
+    };
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(new Uint8Array(64 * 1024));
+      },
+    });
+    const big = await seenBy({ maxBodySize: 256 * 1024 }, { body });
+    expect(big).toMatchObject({ status: 413, info: { status: 413, error: "payload_too_large" } });
+    expect(big.info?.bytesIn).toBeGreaterThan(256 * 1024);
+  });
+
+  test("the idle timeout measures fal's silence, not a slow client: a paused reader still gets everything", async () => {
+    const size = 4 * 1024 * 1024;
+    route = (_req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream" });
+      res.end(Buffer.alloc(size, 7)); // all at once: fal is never silent
+    };
+    const onResponse = vi.fn<(info: ResponseInfo) => void>();
+    const res = await gate({ timeouts: { idle: 150 }, onResponse })(
+      call("https://fal.run/a/b", { body: "{}" }),
+    );
+    const reader = res.body!.getReader();
+    let received = (await reader.read()).value?.byteLength ?? 0;
+    await new Promise((resolve) => setTimeout(resolve, 600)); // four idle timeouts without asking for more
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      received += value.byteLength;
+    }
+    expect(received).toBe(size);
+    await vi.waitFor(() => expect(onResponse).toHaveBeenCalledOnce());
+    expect(onResponse.mock.calls[0]?.[0].error).toBeUndefined();
   });
 
   test("a client abort before the answer aborts the upstream request", async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "vitest";
+import { createFalgate } from "../src/index.js";
 import { createTokenIssuer } from "../src/tokens/index.js";
 import {
   closeReason,
@@ -218,6 +219,103 @@ describe("createTunnelGate: refusals", () => {
     await Promise.resolve();
     expect(counter.count("a")).toBe(0);
     expectAction(await open("a"), "connect").release();
+  });
+});
+
+describe("createTunnelGate: hardening", () => {
+  test("the Origin is compared with the Host header, not with a host smuggled into the request target", async () => {
+    // What the Node binding would build from `GET //evil.example/api/fal/proxy/...` with Host: app.test.
+    const request = new Request(
+      `http://evil.example/api/fal/proxy/${APP}?fal_jwt_token=${await tokenFor()}`,
+      {
+        headers: {
+          upgrade: "websocket",
+          connection: "Upgrade",
+          host: "app.test",
+          origin: "https://evil.example",
+        },
+      },
+    );
+    const r = expectAction(await gate().decide(request), "reject");
+    expect(r.error.code).toBe("origin_not_allowed");
+  });
+
+  test.each<[string, RealtimeOptions["upstream"]]>([
+    [
+      "throws",
+      () => {
+        throw new Error("boom");
+      },
+    ],
+    ["maps to ftp:", () => "ftp://127.0.0.1/x"],
+    ["maps to garbage", () => "not a url"],
+  ])(
+    "an upstream override that %s refuses the tunnel without leaking the user's slot",
+    async (_name, upstream) => {
+      const counter = createMemoryTunnelCounter();
+      const open = async (options: RealtimeOptions) =>
+        gate({ ...options, tunnel: { maxPerPrincipal: 1, counter } }).decide(
+          await upgrade(`/api/fal/proxy/${APP}?fal_jwt_token=${await tokenFor()}`),
+        );
+      for (let i = 0; i < 3; i++) {
+        const d = expectAction(await open({ upstream }), "refuse");
+        expect(d.refusal.code).toBe(1011);
+      }
+      expect(counter.count("user-1")).toBe(0);
+      expectAction(await open({}), "connect").release();
+    },
+  );
+
+  test("an upstream URL's #fragment is dropped", async () => {
+    const d = expectAction(
+      await gate({ upstream: () => "http://127.0.0.1:9999/x#frag" }).decide(
+        await upgrade(`/api/fal/proxy/${APP}?fal_jwt_token=${await tokenFor()}`),
+      ),
+      "connect",
+    );
+    expect(d.upstream.url).toBe("ws://127.0.0.1:9999/x");
+    d.release();
+  });
+
+  test("a token from the token route carries the principal's endpoint limits into the tunnel", async () => {
+    const handler = createFalgate({
+      credentials: KEY,
+      tokens: { secret: SECRET },
+      logger: silent,
+      authorize: () => ({ id: "narrow", endpoints: ["fal-ai/flux/dev"] }),
+    });
+    const res = await handler(
+      new Request("http://app.test/api/fal/proxy/token", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ app: "fal-ai/flux/dev" }),
+      }),
+    );
+    expect(res.status).toBe(200);
+    const token = (await res.json()) as string;
+    const claims = await issuer.verify(token);
+    expect(claims.endpoints).toEqual(["fal-ai/flux/dev"]);
+    const open = async (app: string) =>
+      gate().decide(await upgrade(`/api/fal/proxy/${app}?fal_jwt_token=${token}`));
+    // Over HTTP this principal may not call fal-ai/flux/dev/image-to-image; neither may its token.
+    const sub = expectAction(await open("fal-ai/flux/dev/image-to-image/realtime"), "refuse");
+    expect(sub.refusal.error.code).toBe("endpoint_not_allowed");
+    const d = expectAction(await open("fal-ai/flux/dev/realtime"), "connect");
+    expect(d.principal).toEqual({ id: "narrow", endpoints: ["fal-ai/flux/dev"] });
+    d.release();
+  });
+
+  test("a forged endpoints claim of the wrong shape is refused", async () => {
+    await expect(
+      issuer.issue({ subject: "u", apps: [APP], endpoints: Array.from({ length: 65 }, () => "a/b") }),
+    ).rejects.toThrow(TypeError);
+    const { token } = await issuer.issue({ subject: "u", apps: [APP], endpoints: [] });
+    // An empty list is a real limit: nothing is allowed.
+    const d = expectAction(
+      await gate().decide(await upgrade(`/api/fal/proxy/${APP}?fal_jwt_token=${token}`)),
+      "refuse",
+    );
+    expect(d.refusal.error.code).toBe("endpoint_not_allowed");
   });
 });
 

@@ -13,6 +13,8 @@ export const MAX_TOKEN_TTL = 300;
 export const MAX_CLOCK_TOLERANCE = 5;
 /** Most apps one token may name. */
 export const MAX_TOKEN_APPS = 16;
+/** Most endpoint patterns (`Principal.endpoints`) one token may carry. */
+export const MAX_TOKEN_ENDPOINTS = 64;
 
 /** Options of falgate's own short-lived tokens (the realtime tunnel). */
 export interface TokenOptions {
@@ -50,6 +52,11 @@ export interface FalgateTokenClaims {
   sub: string;
   /** App ids (`owner/app[/path]`) the token opens. */
   apps: string[];
+  /**
+   * The principal's own endpoint limits (`Principal.endpoints` when the token was minted): the tunnel applies
+   * them like the HTTP proxy does, so a token never opens more than its holder could call. Absent: no narrowing.
+   */
+  endpoints?: string[];
   iat: number;
   exp: number;
   jti: string;
@@ -74,7 +81,13 @@ export interface VerifyExpectations {
 /** Mints and verifies falgate tokens with one set of keys. */
 export interface TokenIssuer {
   /** Mints a token for `subject` and `apps`; `ttl` (seconds) is clamped to the configured `ttl`. */
-  issue(input: { subject: string; apps: readonly string[]; ttl?: number }): Promise<IssuedToken>;
+  issue(input: {
+    subject: string;
+    apps: readonly string[];
+    ttl?: number;
+    /** The principal's endpoint patterns (`Principal.endpoints`), carried as a claim and enforced by the tunnel. */
+    endpoints?: readonly string[];
+  }): Promise<IssuedToken>;
   /** Verifies a token; throws a `FalgateError` (`invalid_token`, `forbidden`) when it must be refused. */
   verify(token: string, expect?: VerifyExpectations): Promise<FalgateTokenClaims>;
 }
@@ -222,7 +235,7 @@ function issuerFrom(s: IssuerSettings): TokenIssuer {
   const algorithms = [...new Set(s.keys.map((k) => k.alg ?? "HS256"))] as JWSAlgorithm[];
 
   return {
-    async issue({ subject, apps, ttl }) {
+    async issue({ subject, apps, ttl, endpoints }) {
       if (typeof subject !== "string" || subject === "")
         throw new TypeError("falgate: token subject must be a non-empty string");
       if (!Array.isArray(apps) || apps.length === 0 || apps.length > MAX_TOKEN_APPS) {
@@ -233,6 +246,11 @@ function issuerFrom(s: IssuerSettings): TokenIssuer {
         if (id === null) throw new TypeError(`falgate: not an app id: ${JSON.stringify(app)}`);
         return id;
       });
+      if (endpoints !== undefined && !validEndpoints(endpoints)) {
+        throw new TypeError(
+          `falgate: token endpoints must be at most ${MAX_TOKEN_ENDPOINTS} endpoint patterns`,
+        );
+      }
       const signer = (await keysReady())[0];
       if (!signer?.sign)
         throw new FalgateError(
@@ -242,7 +260,9 @@ function issuerFrom(s: IssuerSettings): TokenIssuer {
       const lifetime = Math.max(1, Math.min(Math.floor(ttl ?? s.ttl), s.ttl));
       const iat = Math.floor(Date.now() / 1000);
       const jti = crypto.randomUUID();
-      const token = await new SignJWT({ apps: scoped })
+      const token = await new SignJWT(
+        endpoints === undefined ? { apps: scoped } : { apps: scoped, endpoints: [...endpoints] },
+      )
         .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: TOKEN_TYPE })
         .setIssuer(s.issuer)
         .setAudience(s.audience)
@@ -325,7 +345,18 @@ function checkClaims(payload: JWTPayload, s: IssuerSettings): FalgateTokenClaims
     if (id === null || id !== app) throw invalid("Token names a malformed app id.");
     scoped.push(id);
   }
-  return { iss, aud, sub, apps: scoped, iat, exp, jti };
+  const endpoints = (payload as { endpoints?: unknown }).endpoints;
+  if (endpoints !== undefined && !validEndpoints(endpoints)) throw invalid("Token endpoints are malformed.");
+  return { iss, aud, sub, apps: scoped, ...(endpoints === undefined ? {} : { endpoints }), iat, exp, jti };
+}
+
+/** Shape check of the `endpoints` claim (the patterns themselves are compiled where they are applied). */
+function validEndpoints(value: unknown): value is string[] {
+  return (
+    Array.isArray(value) &&
+    value.length <= MAX_TOKEN_ENDPOINTS &&
+    value.every((p) => typeof p === "string" && p.length > 0 && p.length <= 256)
+  );
 }
 
 function invalid(message: string, cause?: unknown): FalgateError {

@@ -39,7 +39,8 @@ export function isTokenRoute(request: Request): boolean {
  * token endpoint, so `tokenProvider: (app) => fetch(...).then((r) => r.json())` works as is.
  *
  * - `falgate` (the default when falgate tokens are configured): a falgate token for the tunnel, scoped to
- *   this principal and exactly this app id (and the paths below it).
+ *   this principal and exactly this app id (and the paths below it), carrying the principal's `endpoints`
+ *   limits so the tunnel refuses what the HTTP proxy would.
  * - `fal` (the default otherwise): a fal token for direct `wss://fal.run` connections, minted with the
  *   key; fal scopes those by alias only, so prefer the tunnel when owners matter.
  * @throws FalgateError `method_not_allowed`, `invalid_body`, `endpoint_not_allowed`, `not_found`
@@ -71,7 +72,12 @@ export async function handleTokenRoute(request: Request, ctx: TokenRouteContext)
         "falgate tokens are not configured: set `tokens.secret` (or FALGATE_TOKEN_SECRET) to use the realtime tunnel.",
       );
     }
-    const { token } = await ctx.issuer.issue({ subject: ctx.principal.id, apps: [app] });
+    const { endpoints } = ctx.principal;
+    const { token } = await ctx.issuer.issue({
+      subject: ctx.principal.id,
+      apps: [app],
+      ...(endpoints === undefined ? {} : { endpoints }),
+    });
     return jsonString(token);
   }
 

@@ -94,20 +94,18 @@ export function createTunnelGate(options: RealtimeOptions = {}): TunnelGate {
         stage = "after";
         const claims = await verifyTunnelToken(issuer, url.searchParams, app);
         const target = new URL(`https://fal.run/${app}${query}`);
-        if (!config.endpoints.allows(classifyTarget(target))) {
+        if (!config.endpoints.allows(classifyTarget(target), claims.endpoints)) {
           throw new FalgateError("endpoint_not_allowed", `Endpoint ${app} is not allowed for this proxy.`);
         }
-        const principal: Principal = { id: claims.sub };
-        const key = await resolveKey(request, runtimeEnv, principal, config);
-        const release = await acquireSlot(limits, principal.id);
-        return {
-          action: "connect",
-          principal,
-          claims,
-          app,
-          upstream: upstreamTarget(target, key, config),
-          release,
+        const principal: Principal = {
+          id: claims.sub,
+          ...(claims.endpoints === undefined ? {} : { endpoints: claims.endpoints }),
         };
+        const key = await resolveKey(request, runtimeEnv, principal, config);
+        const upstream = upstreamTarget(target, key, config);
+        // Last: nothing after taking the slot may throw, or the slot would leak.
+        const release = await acquireSlot(limits, principal.id);
+        return { action: "connect", principal, claims, app, upstream, release };
       } catch (error) {
         const err = isFalgateError(error)
           ? error
@@ -154,8 +152,9 @@ export function checkTunnelOrigin(
   } catch {
     originHost = null;
   }
-  const host = request.headers.get("host");
-  if (originHost !== null && (originHost === url.host || originHost === host)) return;
+  // The Host header, not the parsed URL: a request target like `//evil.example/...` must not name the host.
+  const host = request.headers.get("host") ?? url.host;
+  if (originHost !== null && originHost === host) return;
   throw new FalgateError(
     "origin_not_allowed",
     "This origin may not open realtime connections. Add it to `allowedOrigins` to allow it.",
@@ -243,6 +242,7 @@ function upstreamTarget(target: URL, key: string, config: ResolvedConfig): Upstr
     if (mapped.host) headers["x-falgate-upstream-host"] = mapped.host;
   }
   const parsed = new URL(fetchUrl);
+  parsed.hash = "";
   if (parsed.protocol === "ws:" || parsed.protocol === "wss:") {
     const url = parsed.href;
     parsed.protocol = parsed.protocol === "ws:" ? "http:" : "https:";
