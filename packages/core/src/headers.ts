@@ -44,6 +44,9 @@ export function upstreamRequestHeaders(
   hasBody: boolean,
 ): Headers {
   const out = new Headers();
+  // Only encodings every fetch decodes (and downstreamResponseHeaders strips): a newer fetch that also decodes
+  // zstd would otherwise hand the client plain bytes still labelled `content-encoding: zstd`.
+  out.set("accept-encoding", UPSTREAM_ACCEPT_ENCODING);
   for (const name of CONTENT_HEADERS) {
     const value = incoming.get(name);
     if (value === null) continue;
@@ -72,6 +75,9 @@ export function downstreamResponseHeaders(upstream: Headers): Headers {
   });
   return out;
 }
+
+/** What falgate asks fal for: the codings every fetch implementation decodes. */
+const UPSTREAM_ACCEPT_ENCODING = "gzip, deflate, br";
 
 // What fetch implementations (undici, workerd, browsers) decode transparently.
 const DECODED_ENCODINGS = new Set(["gzip", "x-gzip", "deflate", "br", "identity"]);
