@@ -86,7 +86,7 @@ export function isFalgateError(value: unknown): value is FalgateError {
       value !== null &&
       (value as { name?: unknown }).name === "FalgateError" &&
       typeof (value as { code?: unknown }).code === "string" &&
-      (value as { code: string }).code in STATUS_BY_CODE)
+      Object.hasOwn(STATUS_BY_CODE, (value as { code: string }).code))
   );
 }
 

@@ -184,6 +184,21 @@ describe("who may call", () => {
   });
 });
 
+describe("foreign errors", () => {
+  test("a hook throwing an object shaped like a FalgateError with an inherited code gets a 500, not a crash", async () => {
+    for (const code of ["toString", "constructor", "__proto__"]) {
+      const h = gate({
+        authorize: () => {
+          throw Object.assign(new Error("x"), { name: "FalgateError", code });
+        },
+      });
+      const res = await h(call("https://fal.run/a/b", { body: "{}" }));
+      expect(res.status, code).toBe(500);
+      expect((await errorOf(res)).code).toBe("internal_error");
+    }
+  });
+});
+
 describe("the key", () => {
   test("is injected upstream; the browser's Authorization and cookies never are", async () => {
     const h = gate({ authorize: () => ({ id: "u" }) });
