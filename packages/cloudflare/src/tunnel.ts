@@ -61,19 +61,28 @@ export async function handleTunnel(
   const { limits, logger } = gate;
   let upstream: WorkerWebSocket | null = null;
   let failure = "fal is unreachable";
+  // Not `AbortSignal.timeout`: workerd ties the fetch's signal to the WebSocket it returns, so the timer must
+  // only cover the upgrade and be cleared once it settles, or every tunnel would die `connectTimeout` after opening.
+  const deadline = new AbortController();
+  const timer = setTimeout(
+    () => deadline.abort(new DOMException("fal did not answer in time", "TimeoutError")),
+    limits.connectTimeout,
+  );
   try {
     const transport = options.fetch ?? ((input, init) => fetch(input, init));
     const response = (await transport(decision.upstream.fetchUrl, {
       headers: { ...decision.upstream.headers, upgrade: "websocket" },
-      signal: AbortSignal.timeout(limits.connectTimeout),
+      signal: deadline.signal,
     })) as unknown as { status: number; webSocket?: WorkerWebSocket | null; body: ReadableStream | null };
     if (response.status === 101 && response.webSocket) upstream = response.webSocket;
     else {
       failure = `fal refused the connection (${response.status})`;
       await response.body?.cancel().catch(() => {});
     }
-  } catch (error) {
-    if (error instanceof Error && error.name === "TimeoutError") failure = "fal did not answer in time";
+  } catch {
+    if (deadline.signal.aborted) failure = "fal did not answer in time";
+  } finally {
+    clearTimeout(timer);
   }
   if (upstream === null) {
     decision.release();

@@ -3,8 +3,9 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
-import { startMockFal } from "@falgate/mock-fal";
+import { type MockFal, startMockFal } from "@falgate/mock-fal";
 import {
   buildPackages,
   bundleWorker,
@@ -108,6 +109,68 @@ test("the same Worker serves the realtime tunnel: token from the token route, fr
     await gate.close();
     await mock.close();
   }
+});
+
+describe("the tunnel's connectTimeout (500 ms here) bounds the upgrade to fal, not the tunnel", () => {
+  const CONNECT_TIMEOUT = 500;
+  let script: Promise<string> | undefined;
+
+  /** A Worker whose tunnel has a short connectTimeout, a minted token and the tunnel URL for fal-ai/echo. */
+  async function tunnelTo(mock: MockFal): Promise<{ url: string; close(): Promise<void> }> {
+    script ??= bundleWorker(join(__dirname, "fixtures/tunnel-worker.ts"));
+    const worker = await startWorker(await script, {
+      FAL_KEY: mock.key,
+      FALGATE_UPSTREAM: mock.url,
+      FALGATE_TOKEN_SECRET: randomBytes(32).toString("base64"),
+      CONNECT_TIMEOUT: String(CONNECT_TIMEOUT),
+    });
+    const minted = await send(`${worker.origin}/api/fal/proxy/token`, {
+      method: "POST",
+      headers: { ...SAME_ORIGIN, "content-type": "application/json" },
+      body: JSON.stringify({ app: "fal-ai/echo", type: "falgate" }),
+    });
+    expect(minted.status).toBe(200);
+    const url = new URL(`${worker.origin}/api/fal/proxy/fal-ai/echo/realtime`);
+    url.protocol = "ws:";
+    url.searchParams.set("fal_jwt_token", minted.json<string>());
+    return { url: url.href, close: worker.close };
+  }
+
+  test("an open tunnel still relays frames well after connectTimeout", async () => {
+    const mock = await startMockFal();
+    const gate = await tunnelTo(mock);
+    try {
+      const ws = await openSocket(gate.url);
+      try {
+        ws.socket.send(Buffer.from([1]));
+        expect([...(await ws.next()).data]).toEqual([1]);
+        await sleep(CONNECT_TIMEOUT * 3);
+        ws.socket.send(Buffer.from([2]));
+        expect([...(await ws.next()).data]).toEqual([2]);
+      } finally {
+        ws.close();
+      }
+      expect((await ws.closed).code).toBe(1000);
+    } finally {
+      await gate.close();
+      await mock.close();
+    }
+  });
+
+  test("an upgrade fal does not answer within connectTimeout is given up", async () => {
+    const mock = await startMockFal();
+    mock.fault({ kind: "delay", delayMs: CONNECT_TIMEOUT * 4, path: /\/realtime$/ });
+    const gate = await tunnelTo(mock);
+    try {
+      const startedAt = Date.now();
+      const ws = await openSocket(gate.url);
+      expect(await ws.closed).toEqual({ code: 1014, reason: "fal did not answer in time" });
+      expect(Date.now() - startedAt).toBeLessThan(CONNECT_TIMEOUT * 3);
+    } finally {
+      await gate.close();
+      await mock.close();
+    }
+  });
 });
 
 describe("the bundle `wrangler deploy` would upload", () => {

@@ -1,5 +1,5 @@
 import type { Server } from "node:http";
-import { startMockFal } from "@falgate/mock-fal";
+import { type MockFal, startMockFal } from "@falgate/mock-fal";
 import {
   conformanceOptions,
   describeConformance,
@@ -11,8 +11,8 @@ import {
   silentLogger,
 } from "@falgate/testkit";
 import { createAdaptorServer } from "@hono/node-server";
-import { Hono } from "hono";
-import { expect, test } from "vitest";
+import { type Context, Hono } from "hono";
+import { describe, expect, test, vi } from "vitest";
 import { createFalgateHandler } from "../src/index.js";
 
 const PATH = "/api/fal/proxy";
@@ -137,4 +137,148 @@ test("a body already read by a middleware (c.req.json()) is still forwarded byte
   } finally {
     await mock.close();
   }
+});
+
+test("on Workers, onResponse work is handed to the execution context's waitUntil", async () => {
+  const mock = await startMockFal();
+  try {
+    const hooked: number[] = [];
+    const app = new Hono();
+    app.all(
+      PATH,
+      createFalgateHandler({
+        ...conformanceOptions(mock),
+        logger: silentLogger(),
+        onResponse: async (info) => {
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          hooked.push(info.status);
+        },
+      }),
+    );
+    const kept: Promise<unknown>[] = [];
+    const ctx = {
+      waitUntil: (promise: Promise<unknown>) => void kept.push(promise),
+      passThroughOnException() {},
+      props: {},
+    };
+    const response = await app.fetch(
+      new Request(`http://app.test${PATH}`, {
+        method: "POST",
+        headers: { ...SAME_ORIGIN, "x-fal-target-url": "https://fal.run/fal-ai/echo" },
+        body: "{}",
+      }),
+      {},
+      ctx,
+    );
+    expect(response.status).toBe(200);
+    await response.arrayBuffer();
+    await vi.waitFor(() => expect(kept).toHaveLength(1));
+    await Promise.all(kept);
+    expect(hooked).toEqual([200]);
+  } finally {
+    await mock.close();
+  }
+});
+
+describe("a body a middleware already parsed as form data is forwarded consistent with its content-type", () => {
+  /** Hono on @hono/node-server with a middleware that reads the body through `read` before falgate runs. */
+  async function serve(mock: MockFal, read: (c: Context) => Promise<unknown>) {
+    const app = new Hono();
+    app.use(PATH, async (c, next) => {
+      await read(c);
+      await next();
+    });
+    app.all(PATH, createFalgateHandler({ ...conformanceOptions(mock), logger: silentLogger() }));
+    return listen(createAdaptorServer({ fetch: app.fetch }) as Server);
+  }
+
+  /** What mock-fal received, parsed with the content-type it received. */
+  async function received(mock: MockFal): Promise<{ contentType: string; form: [string, string][] }> {
+    const seen = await mock.waitForRequest((r) => r.method === "POST");
+    const contentType = String(seen.headers["content-type"]);
+    const form = await new Request("http://mock.test", {
+      method: "POST",
+      headers: { "content-type": contentType },
+      body: seen.body ? new Uint8Array(seen.body) : null,
+    }).formData();
+    const entries: [string, string][] = [];
+    for (const [name, value] of form)
+      entries.push([name, typeof value === "string" ? value : await value.text()]);
+    return { contentType, form: entries };
+  }
+
+  const post = (origin: string, headers: Record<string, string>, body: string | Buffer) =>
+    send(`${origin}${PATH}`, {
+      method: "POST",
+      headers: { ...SAME_ORIGIN, "x-fal-target-url": "https://fal.run/fal-ai/echo", ...headers },
+      body,
+    });
+
+  test("application/x-www-form-urlencoded after c.req.formData()", async () => {
+    const mock = await startMockFal();
+    const server = await serve(mock, (c) => c.req.formData());
+    try {
+      const sent = await post(
+        server.origin,
+        { "content-type": "application/x-www-form-urlencoded" },
+        "prompt=a+cat&n=2&note=%C3%A9t%C3%A9",
+      );
+      expect(sent.status).toBe(200);
+      const { contentType, form } = await received(mock);
+      expect(contentType).toBe("application/x-www-form-urlencoded");
+      expect(form).toEqual([
+        ["prompt", "a cat"],
+        ["n", "2"],
+        ["note", "été"],
+      ]);
+    } finally {
+      await server.close();
+      await mock.close();
+    }
+  });
+
+  test("multipart/form-data after c.req.formData(): the content-type names the boundary actually sent", async () => {
+    const mock = await startMockFal();
+    const server = await serve(mock, (c) => c.req.formData());
+    try {
+      const form = new FormData();
+      form.set("prompt", "a cat");
+      form.set("image", new Blob(["\u0000\u00ffpng"], { type: "image/png" }), "cat.png");
+      const encoded = new Response(form);
+      const sent = await post(
+        server.origin,
+        { "content-type": encoded.headers.get("content-type")! },
+        Buffer.from(await encoded.arrayBuffer()),
+      );
+      expect(sent.status).toBe(200);
+      const { contentType, form: entries } = await received(mock);
+      expect(contentType).toMatch(/^multipart\/form-data; boundary=/);
+      expect(entries).toEqual([
+        ["prompt", "a cat"],
+        ["image", "\u0000\u00ffpng"],
+      ]);
+    } finally {
+      await server.close();
+      await mock.close();
+    }
+  });
+
+  test("multipart/form-data after c.req.parseBody() is forwarded byte for byte", async () => {
+    const mock = await startMockFal();
+    const server = await serve(mock, (c) => c.req.parseBody());
+    try {
+      const form = new FormData();
+      form.set("prompt", "a cat");
+      const encoded = new Response(form);
+      const contentType = encoded.headers.get("content-type")!;
+      const body = Buffer.from(await encoded.arrayBuffer());
+      expect((await post(server.origin, { "content-type": contentType }, body)).status).toBe(200);
+      const seen = await mock.waitForRequest((r) => r.method === "POST");
+      expect(seen.headers["content-type"]).toBe(contentType);
+      expect(seen.body?.equals(body)).toBe(true);
+    } finally {
+      await server.close();
+      await mock.close();
+    }
+  });
 });
