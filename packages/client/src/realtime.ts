@@ -24,9 +24,13 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 /** Where a realtime connection is: `failed` after the retries ran out (the next `send` starts over). */
 export type RealtimeState = "idle" | "connecting" | "open" | "reconnecting" | "failed";
 
-/** Reconnection policy after a drop; times in milliseconds. */
+/**
+ * Reconnection policy after a drop; times in milliseconds. A connection counts as healthy, resetting the
+ * backoff and the retry count, only once it has stayed open 5 s: one that drops sooner is a failure even
+ * if it delivered results, so a server that crashes after every answer cannot cause a fast reconnect loop.
+ */
 export interface ReconnectOptions {
-  /** Consecutive failed attempts before giving up (state `failed`). @default 5 */
+  /** Consecutive failed attempts (including connections that dropped within 5 s) before giving up (state `failed`). @default 5 */
   maxRetries?: number;
   /** First delay; doubled on each failure, with jitter. @default 250 */
   minDelay?: number;
@@ -74,7 +78,7 @@ export interface RealtimeConnection<Input> {
 
 const OPEN = 1;
 const NORMAL_CLOSURE = 1000;
-/** A connection open this long counts as healthy even if it delivered nothing. */
+/** A connection open this long counts as healthy (resets the backoff); results alone do not. */
 const STABLE_AFTER_MS = 5_000;
 
 interface Settings {
@@ -142,7 +146,7 @@ export function connectRealtime<Input = unknown, Output = unknown>(
   let socket: WebSocketLike | null = null;
   let retryTimer: ReturnType<typeof setTimeout> | undefined;
   const queue: (string | Uint8Array)[] = [];
-  /** Inputs sent on the current socket before it delivered its first result; `null` once it did. */
+  /** Inputs sent on the current socket before it answered (a result or an error frame); `null` once it did. */
   let inflight: (string | Uint8Array)[] | null = null;
 
   const setState = (next: RealtimeState) => {
@@ -233,7 +237,6 @@ export function connectRealtime<Input = unknown, Output = unknown>(
       if (gen !== generation) return;
       const frame = classifyFrame(decoded);
       if (frame.kind === "result") {
-        failures = 0;
         inflight = null;
         frameError = false;
         options.onResult(frame.value as Output);
@@ -253,6 +256,9 @@ export function connectRealtime<Input = unknown, Output = unknown>(
         setState("reconnecting");
         closeQuietly(ws);
       } else {
+        // The answer to the input in flight: it is not sent again, or a poison input would be replayed
+        // on every reconnect.
+        inflight = null;
         const message = frame.reason ? `${frame.error}: ${frame.reason}` : frame.error;
         report(
           new FalgateRealtimeError("server", frame.error, message, { body: decoded }).withRetry(willRetry),
@@ -304,7 +310,7 @@ export function connectRealtime<Input = unknown, Output = unknown>(
     };
   };
 
-  /** Sends on `ws`, remembering the input until the socket proves it works (first result). */
+  /** Sends on `ws`, remembering the input until the socket answers (first result or error frame). */
   const transmit = (ws: WebSocketLike, data: string | Uint8Array) => {
     ws.send(data);
     if (inflight !== null) {

@@ -108,6 +108,39 @@ describe("connectRealtime through a tunnel", () => {
     expect(errors.items).toHaveLength(1);
   });
 
+  it("does not resend an input answered by an x-fal-error frame (a poison input goes out once)", async () => {
+    const c = connect();
+    c.send({ prompt: "poison" });
+    const first = await fake.connection(1);
+    await fake.frames(first, 1);
+    first.socket.send(encode({ type: "x-fal-error", error: "INTERNAL_ERROR", reason: "bad input" }));
+    await errors.next(1);
+    first.socket.close(1011, "Internal error");
+    const second = await fake.connection(2);
+    c.send({ prompt: "fine" });
+    const frames = await fake.frames(second, 1);
+    expect(frames.map((f) => decode(f.data))).toEqual([{ prompt: "fine" }]);
+    expect(errors.items).toHaveLength(1);
+  });
+
+  it("counts connections that answer and then drop within 5 s as failures, so the retries run out", async () => {
+    const c = connect();
+    // The server answers every input, then crashes; the user keeps sending.
+    for (let n = 1; n <= 4; n++) {
+      c.send({ n });
+      const server = await fake.connection(n);
+      await fake.frames(server, 1);
+      server.socket.send(encode({ ok: n }));
+      await results.next(n);
+      server.socket.close(1011, "crash");
+      await errors.next(n);
+    }
+    expect(errors.items.map((e) => e.willRetry)).toEqual([true, true, true, false]);
+    expect(c.state).toBe("failed");
+    expect(fake.tokens).toHaveLength(4);
+    expect(results.items).toEqual([{ ok: 1 }, { ok: 2 }, { ok: 3 }, { ok: 4 }]);
+  });
+
   it("on an Unauthorized frame, reconnects with a fresh token and resends the unanswered inputs", async () => {
     const c = connect();
     c.send({ n: 1 });

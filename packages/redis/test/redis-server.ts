@@ -6,6 +6,10 @@ import { join } from "node:path";
 /** A throwaway `redis-server` on a unix socket in a temp dir (no port to race for), killed by `close()`. */
 export interface TestRedis {
   socket: string;
+  /** Freezes the server (SIGSTOP), as in a long stall: connections stay open, nothing is answered. */
+  pause(): void;
+  /** Thaws a paused server (SIGCONT). */
+  resume(): void;
   close(): Promise<void>;
 }
 
@@ -44,6 +48,8 @@ export async function startRedis(): Promise<TestRedis> {
   }
   return {
     socket,
+    pause: () => child.kill("SIGSTOP"),
+    resume: () => child.kill("SIGCONT"),
     async close() {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
       await exited;

@@ -124,6 +124,39 @@ describe("createRedisTunnelCounter", () => {
     expect(await counter.acquire("p", 1)).toBe(false);
   });
 
+  it("frees a slot whose holder vanished at its deadline, even while the principal stays active", async () => {
+    const vanished = createRedisTunnelCounter(a, { ttlMs: 300 });
+    const live = createRedisTunnelCounter(b, { ttlMs: 60_000 });
+    expect(await vanished.acquire("p", 2)).toBe(true); // never released
+    // Acquires keep the key alive; the leaked slot still expires on its own deadline.
+    expect(await live.acquire("p", 2)).toBe(true);
+    expect(await live.acquire("p", 2)).toBe(false);
+    await expect.poll(() => live.count("p")).toBe(1);
+    expect(await live.acquire("p", 2)).toBe(true);
+    expect(await live.acquire("p", 2)).toBe(false);
+  });
+
+  it("leaks no slot when acquires time out while Redis stalls", async () => {
+    const stalled = await startRedis();
+    const client = new Redis({ path: stalled.socket });
+    cleanups.push(() => stalled.close());
+    cleanups.push(() => client.disconnect());
+    cleanups.push(() => stalled.resume());
+    const counter = createRedisTunnelCounter(client, { timeoutMs: 100 });
+    expect(await counter.acquire("p", 2)).toBe(true);
+    await counter.release("p");
+    stalled.pause();
+    for (let i = 0; i < 3; i++) {
+      await expect(counter.acquire("p", 2)).rejects.toThrow(/timed out/);
+    }
+    stalled.resume();
+    // The queued scripts run once Redis is back, and each slot they took is given back.
+    await expect.poll(() => counter.count("p")).toBe(0);
+    expect(await counter.acquire("p", 2)).toBe(true);
+    expect(await counter.acquire("p", 2)).toBe(true);
+    expect(await counter.acquire("p", 2)).toBe(false);
+  });
+
   it("sets a TTL so a crashed instance's slots free up", async () => {
     const counter = createRedisTunnelCounter(a, { ttlMs: 60_000 });
     await counter.acquire("p", 3);

@@ -1,6 +1,6 @@
 /**
  * Counts open tunnels per principal for the per-principal cap. Share one implementation across
- * instances (e.g. Redis INCR/DECR with a TTL) for a cluster-wide cap.
+ * instances (e.g. `@falgate/redis`: a sorted set of slots with deadlines) for a cluster-wide cap.
  */
 export interface TunnelCounter {
   /** Takes a slot for `principal`; resolves `false` (and takes nothing) when `limit` slots are taken. */
