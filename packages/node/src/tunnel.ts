@@ -1,16 +1,21 @@
 import type { IncomingMessage, Server } from "node:http";
 import { STATUS_CODES } from "node:http";
 import type { Server as HttpsServer } from "node:https";
+import type { Server as NetServer } from "node:net";
 import type { Duplex } from "node:stream";
 import {
   CloseCode,
   createRelay,
   createTunnelGate,
+  errorResponse,
   type FalgateEnv,
+  FalgateError,
   type RealtimeOptions,
   type Relay,
   type RelayPeer,
+  refusalFor,
   type TunnelInfo,
+  type TunnelRefusal,
 } from "@falgate/core";
 import { WebSocket, WebSocketServer } from "ws";
 
@@ -89,6 +94,7 @@ export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
   /** Sockets told why they were refused, waiting for the close handshake. */
   const refused = new Set<WebSocket>();
   let closing = false;
+  let shutdown: Promise<void> | undefined;
   let keepAlive: NodeJS.Timeout | undefined;
 
   const startKeepAlive = () => {
@@ -112,9 +118,33 @@ export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
   function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
     const url = requestUrl(req);
     if (url === null || !gate.matches(url.pathname)) return false;
+    // Nothing a client sends may throw out of the server's 'upgrade' listener (that would end the process).
+    try {
+      upgrade(req, socket, head, url);
+    } catch (error) {
+      pending.delete(socket);
+      logError("tunnel upgrade failed", error);
+      socket.destroy();
+    }
+    return true;
+  }
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, url: URL): void {
     if (closing) {
       socket.destroy();
-      return true;
+      return;
+    }
+    if ((req.method ?? "GET").toUpperCase() !== "GET") {
+      // What the gate answers too; TRACE would not even make a `Request`.
+      void writeResponse(
+        socket,
+        errorResponse(
+          new FalgateError("method_not_allowed", "The realtime tunnel only accepts WebSocket upgrades.", {
+            headers: { allow: "GET" },
+          }),
+        ),
+      ).catch(() => socket.destroy());
+      return;
     }
     pending.add(socket);
     const onSocketError = () => socket.destroy();
@@ -150,24 +180,31 @@ export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
         wss.handleUpgrade(req, socket, head, (client) => {
           upgraded = true;
           settle();
-          if (decision.action === "refuse") {
-            const { frame, code, reason } = decision.refusal;
-            refused.add(client);
-            client.once("close", () => refused.delete(client));
-            client.on("error", () => client.terminate());
-            client.send(frame, { binary: false });
-            client.close(code, reason);
-            return;
+          if (decision.action === "refuse") return refuse(client, decision.refusal);
+          try {
+            open(client, { principal: decision.principal, app: decision.app }, decision.upstream, release);
+          } catch (error) {
+            // e.g. `ws` refusing the upstream URL: nothing was tracked yet, so give the slot back here.
+            release();
+            logError("tunnel upstream failed", error);
+            refuse(client, refusalFor(new FalgateError("internal_error", "Internal proxy error.")));
           }
-          open(client, { principal: decision.principal, app: decision.app }, decision.upstream, release);
         });
       })
       .catch((error: unknown) => {
         settle();
-        logger.error("tunnel upgrade failed", { error: error instanceof Error ? error.name : typeof error });
         socket.destroy();
+        logError("tunnel upgrade failed", error);
       });
-    return true;
+  }
+
+  /** Accepted, then refused in-band: the frame, then the close (see docs/realtime.md). */
+  function refuse(client: WebSocket, { frame, code, reason }: TunnelRefusal): void {
+    refused.add(client);
+    client.once("close", () => refused.delete(client));
+    client.on("error", () => client.terminate());
+    client.send(frame, { binary: false });
+    client.close(code, reason);
   }
 
   function open(
@@ -243,11 +280,14 @@ export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
       res.resume();
       upstreamWs.terminate();
     });
-    upstreamWs.on("error", (error: Error) => {
+    upstreamWs.on("error", (error: Error & { code?: string }) => {
       if (relay.state === "connecting") {
         relay.upstreamFailed(
           /timed out/i.test(error.message) ? "fal did not answer in time" : "fal is unreachable",
         );
+      } else if (error.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
+        // ws closes fal with 1009 but stops reading, so fal's close would arrive as 1006 (→ 1011): tell the browser now.
+        relay.upstreamClosed(CloseCode.messageTooBig, "Message too big");
       }
     });
     upstreamWs.on("close", (code: number, reason: Buffer) => {
@@ -272,33 +312,51 @@ export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
         upstreamPaused: t.upstream.paused,
       }));
     },
-    async close() {
-      closing = true;
-      for (const socket of pending) socket.destroy();
-      pending.clear();
-      for (const ws of refused) ws.terminate();
-      const all = [...tunnels];
-      for (const tunnel of all) tunnel.relay.end("shutdown", CloseCode.goingAway, "Server shutting down");
-      // Give close handshakes a moment, then cut whatever is left.
-      const timer = setTimeout(() => {
-        for (const tunnel of all) {
-          tunnel.client.ws.terminate();
-          tunnel.upstream.ws.terminate();
-        }
-      }, 1_000);
-      await Promise.all(all.map((t) => t.done));
-      clearTimeout(timer);
-      if (keepAlive) clearInterval(keepAlive);
-      keepAlive = undefined;
-      wss.close();
+    close() {
+      shutdown ??= shutdownAll();
+      return shutdown;
     },
   };
+
+  async function shutdownAll(): Promise<void> {
+    closing = true;
+    for (const socket of pending) socket.destroy();
+    pending.clear();
+    for (const ws of refused) ws.terminate();
+    const all = [...tunnels];
+    for (const tunnel of all) tunnel.relay.end("shutdown", CloseCode.goingAway, "Server shutting down");
+    // Give close handshakes a moment, then cut whatever is left.
+    const timer = setTimeout(() => {
+      for (const tunnel of all) {
+        tunnel.client.ws.terminate();
+        tunnel.upstream.ws.terminate();
+      }
+    }, 1_000);
+    await Promise.all(all.map((t) => t.done));
+    clearTimeout(timer);
+    if (keepAlive) clearInterval(keepAlive);
+    keepAlive = undefined;
+    wss.close();
+  }
 
   function callHook(run: () => void): void {
     try {
       run();
     } catch (error) {
-      logger.error("tunnel hook failed", { error: error instanceof Error ? error.message : String(error) });
+      logError("tunnel hook failed", error, error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  /** Logs without ever throwing (a logger that throws must not take the upgrade path down). */
+  function logError(
+    message: string,
+    error: unknown,
+    detail = error instanceof Error ? error.name : typeof error,
+  ): void {
+    try {
+      logger.error(message, { error: detail });
+    } catch {
+      // Nothing left to tell.
     }
   }
 }
@@ -317,10 +375,14 @@ export function attachTunnel(server: Server | HttpsServer, options: NodeTunnelOp
     if (server.listenerCount("upgrade") === 1) rejectRaw(socket, 404);
   };
   server.on("upgrade", onUpgrade);
-  server.once("close", () => {
-    server.off("upgrade", onUpgrade);
+  server.once("close", () => server.off("upgrade", onUpgrade));
+  // Upgraded sockets keep the server from emitting 'close': close the tunnels (1001) when it is asked to stop.
+  const listener: NetServer = server;
+  const closeServer = listener.close;
+  listener.close = function close(this: NetServer, callback?: (error?: Error) => void) {
     void tunnel.close();
-  });
+    return closeServer.call(this, callback);
+  };
   return tunnel;
 }
 
@@ -369,11 +431,19 @@ function probe(side: Side): void {
   side.ws.ping();
 }
 
+/**
+ * The request's URL from the Host header and an origin-form target (`/path?query`). Anything else
+ * (`//host/...`, absolute-form) is not a tunnel URL: resolving it would let the target name the host.
+ */
 function requestUrl(req: IncomingMessage): URL | null {
+  const target = req.url ?? "";
+  if (!target.startsWith("/") || target.startsWith("//")) return null;
+  const host = req.headers.host;
+  const scheme = (req.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
+  // A Host with a path, query or userinfo in it must not move the target below the mount.
+  const authority = host && !/[\s/\\?#@]/.test(host) ? host : "localhost";
   try {
-    const host = req.headers.host ?? "localhost";
-    const scheme = (req.socket as { encrypted?: boolean }).encrypted ? "https" : "http";
-    return new URL(req.url ?? "/", `${scheme}://${host}`);
+    return new URL(`${scheme}://${authority}${target}`);
   } catch {
     return null;
   }
@@ -389,7 +459,11 @@ function toRequest(req: IncomingMessage, url: URL): Request {
 }
 
 async function writeResponse(socket: Duplex, response: Response): Promise<void> {
+  // The server dropped its own 'error' listener when it emitted 'upgrade': a reset must not go unhandled.
+  const onError = () => socket.destroy();
+  socket.on("error", onError);
   const body = Buffer.from(await response.arrayBuffer());
+  socket.off("error", onError);
   const lines = [`HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ""}`];
   response.headers.forEach((value, name) => {
     if (name !== "content-length" && name !== "connection") lines.push(`${name}: ${value}`);
