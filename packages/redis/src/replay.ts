@@ -11,17 +11,17 @@ export interface RedisReplayStoreOptions {
   now?: () => number;
 }
 
-// SET ... NX answers OK the first time and nil after; PXAT lets Redis forget the id when the token expires.
-const CONSUME = `return redis.call('SET', KEYS[1], '1', 'NX', 'PXAT', ARGV[1]) and 1 or 0`;
+// SET ... NX answers OK the first time and nil after; PX (relative, so Redis's clock need not agree with ours)
+// lets Redis forget the id once the token has expired.
+const CONSUME = `return redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) and 1 or 0`;
 
 /** The shortest time an id is remembered, so a token at the edge of its expiry still cannot be reused. */
 const MIN_REMEMBER_MS = 1000;
 
 /**
- * A {@link ReplayStore} in Redis (`SET <prefix><jti> 1 NX PXAT <expiresAt>`), shared by every instance
+ * A {@link ReplayStore} in Redis (`SET <prefix><jti> 1 NX PX <ms until expiry>`), shared by every instance
  * that points at the same Redis: a token is accepted once across the cluster. Fails closed: when Redis
  * errors or does not answer within `timeoutMs`, `consume` rejects and falgate refuses the token.
- * Needs Redis >= 6.2 (PXAT).
  */
 export function createRedisReplayStore(
   client: RedisEvalClient,
@@ -34,9 +34,9 @@ export function createRedisReplayStore(
   const now = options.now ?? Date.now;
   return {
     async consume(jti, expiresAt) {
-      const at = Math.max(Math.ceil(expiresAt), now() + MIN_REMEMBER_MS);
+      const remember = Math.max(Math.ceil(expiresAt - now()), MIN_REMEMBER_MS);
       const reply = await withTimeout(
-        client.eval(CONSUME, 1, prefix + jti, String(at)),
+        client.eval(CONSUME, 1, prefix + jti, String(remember)),
         timeoutMs,
         "replay check",
       );
