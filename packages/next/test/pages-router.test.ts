@@ -1,14 +1,27 @@
+import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from "node:http";
+import { createRequire } from "node:module";
+import { createGunzip } from "node:zlib";
 import { startMockFal } from "@falgate/mock-fal";
 import {
   conformanceOptions,
   describeConformance,
   describeFalClient,
+  listen,
   SAME_ORIGIN,
   send,
+  silentLogger,
 } from "@falgate/testkit";
 import { apiResolver } from "next/dist/server/api-utils/node/api-resolver.js";
 import { expect, test } from "vitest";
-import { pagesStarter } from "./starters.js";
+import { createFalgateHandler } from "../src/pages.js";
+import { PATH, pagesStarter } from "./starters.js";
+
+/** The `compression` middleware `next start` wraps every response in (Next's compiled copy, untyped). */
+const compression = createRequire(import.meta.url)("next/dist/compiled/compression") as () => (
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: () => void,
+) => void;
 
 const starter = (config: Parameters<typeof pagesStarter>[1]) => pagesStarter(apiResolver, config);
 
@@ -37,6 +50,66 @@ test("with Next's default body parser left on, a JSON body is still forwarded (r
     expect(seen.headers["content-length"]).toBe(String(seen.bodyLength));
   } finally {
     await gate.close();
+    await mock.close();
+  }
+});
+
+test("behind the compression `next start` applies, an SSE answer to accept-encoding: gzip is not held back", async () => {
+  // Every /stream answer lasts a minute: its first event arrives in time only if nothing holds it back.
+  const mock = await startMockFal({ runMs: 60_000 });
+  const module = {
+    default: createFalgateHandler({ ...conformanceOptions(mock), logger: silentLogger() }),
+    config: { api: { bodyParser: false, responseLimit: false } },
+  };
+  const compress = compression();
+  const preview = { previewModeId: "x", previewModeEncryptionKey: "x", previewModeSigningKey: "x" };
+  // What Next's router server does for every request: compress(req, res, noop), then the route.
+  const server = await listen(
+    createServer((req, res) => {
+      compress(req, res, () => undefined);
+      void apiResolver(req, res, {}, module, { ...preview, dev: false }, false, false, PATH);
+    }),
+  );
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = httpRequest(`${server.origin}${PATH}`, {
+      method: "POST",
+      agent: false,
+      headers: {
+        ...SAME_ORIGIN,
+        "x-fal-target-url": "https://fal.run/fal-ai/fast-sdxl/stream",
+        "content-type": "application/json",
+        accept: "text/event-stream",
+        "accept-encoding": "gzip",
+      },
+    });
+    req.once("response", resolve);
+    req.once("error", reject);
+    req.end(JSON.stringify({ prompt: "a long stream" }));
+  });
+  try {
+    expect(res.statusCode).toBe(200);
+    expect(res.headers["content-encoding"]).toBe("gzip");
+    const text = await new Promise<string>((resolve, reject) => {
+      let received = "";
+      const gunzip = createGunzip();
+      const timer = setTimeout(
+        () => reject(new Error(`no event within 10 s; got ${JSON.stringify(received)}`)),
+        10_000,
+      );
+      gunzip.on("data", (chunk: Buffer) => {
+        received += chunk.toString("utf8");
+        if (!/data: .*\n\n/.test(received)) return;
+        clearTimeout(timer);
+        resolve(received);
+      });
+      gunzip.once("error", reject);
+      res.pipe(gunzip);
+    });
+    expect(JSON.parse(/data: (.*)\n\n/.exec(text)![1]!).images).toHaveLength(1);
+    expect(mock.requests.find((r) => r.path.endsWith("/stream"))?.finishedAt).toBeUndefined();
+  } finally {
+    res.destroy();
+    await server.close();
     await mock.close();
   }
 });

@@ -116,6 +116,7 @@ function copyHeaders(req: IncomingMessage): Headers {
     const name = raw[i]!;
     if (name.charCodeAt(0) === 58 /* ":" HTTP/2 pseudo-header */) continue;
     try {
+      // Repeated Cookie lines (HTTP/2 splits them) are joined with "; " by Node's (undici's) Headers itself.
       headers.append(name, raw[i + 1]!);
     } catch {
       // A header value the Fetch API rejects cannot be represented; it is not one falgate reads.
@@ -138,7 +139,8 @@ function declaresBody(req: IncomingMessage): boolean {
 }
 
 /**
- * The body a body parser left on `req.body`, re-encoded, or `undefined` when the raw stream is still unread.
+ * The body a body parser left on `req.body`, re-encoded (with `content-type` relabelled to match), or
+ * `undefined` when the raw stream is still unread.
  * `null` means the stream was consumed but nothing usable was left behind.
  */
 function parsedBody(req: ParsedIncomingMessage, headers: Headers): Uint8Array | null | undefined {
@@ -149,23 +151,58 @@ function parsedBody(req: ParsedIncomingMessage, headers: Headers): Uint8Array | 
   const body = req.body;
   if (body === undefined || (body === null && req._body !== true)) return null;
   if (body instanceof Uint8Array) return body;
-  if (typeof body === "string") return Buffer.from(body, "utf8");
   const type = headers.get("content-type") ?? "";
-  if (/^application\/x-www-form-urlencoded\b/i.test(type) && isFlatForm(body)) {
-    const form = new URLSearchParams();
-    for (const [key, value] of Object.entries(body)) {
-      for (const item of Array.isArray(value) ? value : [value]) form.append(key, String(item));
-    }
-    return Buffer.from(form.toString(), "utf8");
+  if (typeof body === "string") {
+    // text() decoded the bytes with the declared charset: they leave as UTF-8, labelled so.
+    labelUtf8(headers, type);
+    return Buffer.from(body, "utf8");
   }
+  if (FORM_TYPE.test(type) && isRecord(body)) {
+    labelUtf8(headers, type);
+    return Buffer.from(encodeForm(body), "utf8");
+  }
+  // A parsed JSON body keeps its (JSON) type; any other object a parser produced is sent as JSON, and says so.
+  if (JSON_TYPE.test(type)) labelUtf8(headers, type);
+  else headers.set("content-type", "application/json");
   return Buffer.from(JSON.stringify(body) ?? "null", "utf8");
 }
 
-function isFlatForm(body: unknown): body is Record<string, string | string[]> {
-  if (typeof body !== "object" || body === null || Array.isArray(body)) return false;
-  return Object.values(body).every(
-    (v) => typeof v === "string" || (Array.isArray(v) && v.every((item) => typeof item === "string")),
+const FORM_TYPE = /^\s*application\/x-www-form-urlencoded\s*(;|$)/i;
+const JSON_TYPE = /^\s*application\/([\w.-]+\+)?json\s*(;|$)/i;
+
+function isRecord(body: unknown): body is Record<string, unknown> {
+  return typeof body === "object" && body !== null && !Array.isArray(body);
+}
+
+/** Rewrites a non-UTF-8 `charset` parameter of the content type to utf-8 (re-encoded bodies are UTF-8). */
+function labelUtf8(headers: Headers, type: string): void {
+  const relabelled = type.replace(
+    /(;\s*charset\s*=\s*)("[^"]*"|[^;\s]*)/i,
+    (param, prefix: string, value: string) => (/^"?utf-?8"?$/i.test(value) ? param : `${prefix}utf-8`),
   );
+  if (relabelled !== type) headers.set("content-type", relabelled);
+}
+
+/**
+ * A parsed form, encoded back: a field repeated in the request (`a=1&a=2`, an array of strings with either
+ * parser) is repeated again; nested values from `extended: true` (qs) use brackets (`a[b]=1`, `a[0]=x`).
+ */
+function encodeForm(body: Record<string, unknown>): string {
+  const form = new URLSearchParams();
+  const add = (key: string, value: unknown): void => {
+    if (typeof value === "object" && value !== null) {
+      // Arrays too: their entries are [index, item], giving `a[0]=x`.
+      for (const [name, item] of Object.entries(value)) add(`${key}[${name}]`, item);
+    } else form.append(key, value === undefined || value === null ? "" : String(value));
+  };
+  for (const [key, value] of Object.entries(body)) {
+    // A one-item array can only come from brackets (`a[]=x`): the index form keeps it an array.
+    const repeated =
+      Array.isArray(value) && value.length > 1 && value.every((item) => typeof item === "string");
+    if (repeated) for (const item of value) form.append(key, item);
+    else add(key, value);
+  }
+  return form.toString();
 }
 
 function requestUrl(req: ParsedIncomingMessage, trustProxy: boolean): string {

@@ -2,9 +2,10 @@ import type { ServerResponse } from "node:http";
 
 /**
  * Writes a Web `Response` to a Node `ServerResponse`: status, headers (every `Set-Cookie`), and the body
- * streamed with `write()` back-pressure. Headers of an unknown-length body are flushed at once so SSE
- * reaches the client event by event. Never throws: resolves when the body is sent or the client is gone
- * (the body is then cancelled, which cancels the upstream read behind it).
+ * streamed with `write()` back-pressure. Headers of an unknown-length body are flushed at once, and each chunk
+ * is pushed through a compressing wrapper (`res.flush()` of `compression()`), so SSE reaches the client event by
+ * event. Never throws: resolves when the body is sent or the client is gone (the body is then cancelled, which
+ * cancels the upstream read behind it).
  * @example
  * await writeWebResponse(res, new Response("ok"));
  */
@@ -47,7 +48,10 @@ function writeHead(res: ServerResponse, response: Response): void {
   if (res.req && !res.req.complete) res.shouldKeepAlive = false;
 }
 
-async function pump(res: ServerResponse, reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+/** A response wrapped by the `compression` middleware, which adds `flush()`. */
+type FlushableResponse = ServerResponse & { flush?: () => void };
+
+async function pump(res: FlushableResponse, reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
   let gone = false;
   let wake: (() => void) | undefined;
   const onClose = () => {
@@ -71,7 +75,11 @@ async function pump(res: ServerResponse, reader: ReadableStreamDefaultReader<Uin
       }
       if (gone) return;
       if (result.done) break;
-      if (!res.write(result.value) && !gone) {
+      const accepted = res.write(result.value);
+      // A compressing wrapper (`compression()`, Next's built-in compression) holds bytes back in zlib until
+      // it has enough to compress: push each chunk out so SSE events are not buffered behind it.
+      if (typeof res.flush === "function") res.flush();
+      if (!accepted && !gone) {
         await new Promise<void>((resolve) => {
           wake = resolve;
         });

@@ -19,24 +19,30 @@ export function readableToWeb(
 ): ReadableStream<Uint8Array> {
   const onCancel = options.onCancel ?? ((s: Readable, reason: unknown) => s.destroy(asError(reason)));
   let settled = false;
+  // The pending pull's listeners and resolver: cancel() must detach them, or a chunk arriving after the
+  // cancel would be enqueued on a closed stream (ERR_INVALID_STATE thrown from an event handler).
+  let release: (() => void) | undefined;
   return new ReadableStream<Uint8Array>(
     {
       pull(controller) {
         if (settled) return;
         return new Promise<void>((resolve) => {
           const cleanup = () => {
+            release = undefined;
             source.off("readable", attempt);
             source.off("end", onEnd);
             source.off("error", onError);
             source.off("close", onClose);
           };
           const fail = (error: Error) => {
+            if (settled) return;
             cleanup();
             settled = true;
             controller.error(error);
             resolve();
           };
           const onEnd = () => {
+            if (settled) return;
             cleanup();
             settled = true;
             controller.close();
@@ -48,6 +54,7 @@ export function readableToWeb(
             fail(source.errored ?? prematureClose());
           };
           function attempt() {
+            if (settled) return;
             const chunk = source.read() as Buffer | string | null;
             if (chunk === null) {
               if (source.readableEnded) onEnd();
@@ -64,6 +71,10 @@ export function readableToWeb(
           if (source.errored) return fail(source.errored);
           if (source.readableEnded) return onEnd();
           if (source.destroyed) return fail(prematureClose());
+          release = () => {
+            cleanup();
+            resolve();
+          };
           source.on("readable", attempt);
           source.on("end", onEnd);
           source.on("error", onError);
@@ -74,6 +85,7 @@ export function readableToWeb(
       cancel(reason) {
         if (settled) return;
         settled = true;
+        release?.();
         onCancel(source, reason);
       },
     },

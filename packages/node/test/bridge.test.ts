@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { FalgateError } from "@falgate/core";
+import { startMockFal } from "@falgate/mock-fal";
 import { afterEach, describe, expect, it } from "vitest";
-import { toNodeHandler, toWebRequest, writeWebResponse } from "../src/index.js";
+import { createNodeFalgate, toNodeHandler, toWebRequest, writeWebResponse } from "../src/index.js";
 import { deferred, listen, rawRequest, readAll, readUntil, send } from "./helpers.js";
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -170,6 +171,82 @@ describe("toWebRequest", () => {
         body: "PNGDATA",
       });
       expect(JSON.parse(res.text).body).toBe("PNGDATA");
+    });
+  });
+
+  describe("a request body the handler cancels while the client is still sending", () => {
+    it("more bytes after a cancel during a pending read are left alone (no enqueue on a closed stream)", async () => {
+      const cancelled = deferred();
+      let source!: IncomingMessage;
+      const handler = toNodeHandler(async (request) => {
+        const reader = request.body!.getReader();
+        await reader.read();
+        const pending = reader.read(); // a pull now waits on the Node stream
+        await new Promise((resolve) => setImmediate(resolve));
+        await reader.cancel("done with it"); // what undici does when the upstream answers mid-upload
+        expect(await pending).toEqual({ done: true, value: undefined });
+        const more = new Promise((resolve) => source.once("readable", resolve));
+        cancelled.resolve();
+        await more; // the client's next bytes reached the server: nothing may have tried to enqueue them
+        return new Response("early answer", { status: 502 });
+      });
+      const { url } = await serve((req, res) => {
+        source = req;
+        return handler(req, res);
+      });
+      const { req, response } = rawRequest(url, {
+        method: "POST",
+        headers: { "transfer-encoding": "chunked" },
+      });
+      req.on("error", () => undefined);
+      req.write("first");
+      await cancelled.promise;
+      req.write("second");
+      const res = await response;
+      expect(res.statusCode).toBe(502);
+      expect((await readAll(res)).toString()).toBe("early answer");
+      req.destroy();
+    });
+
+    it("an upstream that answers 401 during a slow chunked upload: the client gets the 401, the process lives", async () => {
+      const mock = await startMockFal();
+      cleanups.push(() => mock.close());
+      mock.fault({ kind: "status", status: 401, method: "POST", delayMs: 20 });
+      const { url } = await serve(
+        toNodeHandler(
+          createNodeFalgate({
+            credentials: mock.key,
+            upstream: mock.url,
+            authorize: () => ({ id: "u" }),
+            logger: { warn: () => undefined, error: () => undefined },
+          }),
+        ),
+      );
+      // Each round races the upstream's early answer against the client's next chunk; a few rounds make
+      // "a chunk arrives after undici cancelled the body during a pending read" all but certain.
+      for (let round = 0; round < 5; round++) {
+        const { req, response } = rawRequest(`${url}/api/fal/proxy`, {
+          method: "POST",
+          headers: {
+            "transfer-encoding": "chunked",
+            "content-type": "application/octet-stream",
+            "x-fal-target-url": "https://fal.run/fal-ai/fast-sdxl",
+          },
+        });
+        req.on("error", () => undefined);
+        let answered = false;
+        void response.then(() => {
+          answered = true;
+        });
+        for (let i = 0; i < 200 && !answered; i++) {
+          req.write(Buffer.alloc(1024, 97));
+          await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+        const res = await response;
+        expect(res.statusCode).toBe(401);
+        await readAll(res).catch(() => undefined);
+        req.destroy();
+      }
     });
   });
 
