@@ -1,8 +1,14 @@
-import { createServer, request as httpRequest, type IncomingMessage } from "node:http";
+import { createServer } from "node:http";
 import { connect } from "node:net";
-import { createGunzip } from "node:zlib";
 import { type MockFal, startMockFal } from "@falgate/mock-fal";
-import { conformanceOptions, listen, SAME_ORIGIN, send, silentLogger } from "@falgate/testkit";
+import {
+  conformanceOptions,
+  firstGzippedEvent,
+  listen,
+  SAME_ORIGIN,
+  send,
+  silentLogger,
+} from "@falgate/testkit";
 import compression from "compression";
 import express5 from "express";
 import express4 from "express4";
@@ -47,42 +53,9 @@ describe.each([
     const slow = await startMockFal({ runMs: 60_000 });
     closers.push(() => slow.close());
     const url = await serve((app) => app.use(compression()), conformanceOptions(slow));
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = httpRequest(url, {
-        method: "POST",
-        agent: false,
-        headers: {
-          ...SAME_ORIGIN,
-          "x-fal-target-url": "https://fal.run/fal-ai/fast-sdxl/stream",
-          "content-type": "application/json",
-          accept: "text/event-stream",
-          "accept-encoding": "gzip",
-        },
-      });
-      req.once("response", resolve);
-      req.once("error", reject);
-      req.end(JSON.stringify({ prompt: "a long stream" }));
-    });
-    closers.push(async () => void res.destroy());
-    expect(res.statusCode).toBe(200);
-    expect(res.headers["content-encoding"]).toBe("gzip");
-    const text = await new Promise<string>((resolve, reject) => {
-      let received = "";
-      const gunzip = createGunzip();
-      const timer = setTimeout(
-        () => reject(new Error(`no event within 10 s; got ${JSON.stringify(received)}`)),
-        10_000,
-      );
-      gunzip.on("data", (chunk: Buffer) => {
-        received += chunk.toString("utf8");
-        if (!/data: .*\n\n/.test(received)) return;
-        clearTimeout(timer);
-        resolve(received);
-      });
-      gunzip.once("error", reject);
-      res.pipe(gunzip);
-    });
-    expect(JSON.parse(/data: (.*)\n\n/.exec(text)![1]!).images).toHaveLength(1);
+    const first = await firstGzippedEvent(url);
+    expect(first).toMatchObject({ status: 200, encoding: "gzip" });
+    expect((first.event as { images: unknown[] }).images).toHaveLength(1);
     expect(slow.requests.find((r) => r.path.endsWith("/stream"))?.finishedAt).toBeUndefined();
   });
 

@@ -4,10 +4,8 @@
  * App Router on the Edge runtime, and the Pages Router API route.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { request as httpRequest, type IncomingMessage } from "node:http";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { createGunzip } from "node:zlib";
 import { type MockFal, startMockFal } from "@falgate/mock-fal";
 import {
   ALLOWED_ENDPOINTS,
@@ -15,9 +13,9 @@ import {
   conformanceOptions,
   describeConformance,
   describeFalClient,
+  firstGzippedEvent,
   type HandlerUnderTest,
   REPO_ROOT,
-  SAME_ORIGIN,
   type StartHandler,
 } from "@falgate/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -123,45 +121,9 @@ describe("next start: SSE through Next's built-in compression (accept-encoding: 
   });
 
   test("Pages Router: the first event arrives gzipped while upstream still streams", async () => {
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = httpRequest(gate.url, {
-        method: "POST",
-        agent: false,
-        headers: {
-          ...SAME_ORIGIN,
-          "x-fal-target-url": "https://fal.run/fal-ai/fast-sdxl/stream",
-          "content-type": "application/json",
-          accept: "text/event-stream",
-          "accept-encoding": "gzip",
-        },
-      });
-      req.once("response", resolve);
-      req.once("error", reject);
-      req.end(JSON.stringify({ prompt: "a long stream" }));
-    });
-    try {
-      expect(res.statusCode).toBe(200);
-      expect(res.headers["content-encoding"]).toBe("gzip");
-      const text = await new Promise<string>((resolve, reject) => {
-        let received = "";
-        const gunzip = createGunzip();
-        const timer = setTimeout(
-          () => reject(new Error(`no event within 10 s; got ${JSON.stringify(received)}`)),
-          10_000,
-        );
-        gunzip.on("data", (chunk: Buffer) => {
-          received += chunk.toString("utf8");
-          if (!/data: .*\n\n/.test(received)) return;
-          clearTimeout(timer);
-          resolve(received);
-        });
-        gunzip.once("error", reject);
-        res.pipe(gunzip);
-      });
-      expect(JSON.parse(/data: (.*)\n\n/.exec(text)![1]!).images).toHaveLength(1);
-      expect(slow.requests.find((r) => r.path.endsWith("/stream"))?.finishedAt).toBeUndefined();
-    } finally {
-      res.destroy();
-    }
+    const first = await firstGzippedEvent(gate.url);
+    expect(first).toMatchObject({ status: 200, encoding: "gzip" });
+    expect((first.event as { images: unknown[] }).images).toHaveLength(1);
+    expect(slow.requests.find((r) => r.path.endsWith("/stream"))?.finishedAt).toBeUndefined();
   });
 });

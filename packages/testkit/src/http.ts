@@ -4,6 +4,7 @@ import {
   type IncomingHttpHeaders,
   type IncomingMessage,
 } from "node:http";
+import { createGunzip } from "node:zlib";
 
 /** A request to the handler under test, sent on a fresh connection. */
 export interface SendOptions {
@@ -130,4 +131,58 @@ function answer(message: IncomingMessage, body: Buffer): Answer {
     text: () => body.toString("utf8"),
     json: <T>() => JSON.parse(body.toString("utf8")) as T,
   };
+}
+
+/**
+ * POSTs a `fal.stream` call with `accept-encoding: gzip` and resolves with the first SSE event, decompressed as it
+ * arrives (rejects if none comes within `timeoutMs`): proves no compressing layer holds events back.
+ */
+export async function firstGzippedEvent(
+  url: string,
+  timeoutMs = 10_000,
+): Promise<{ status: number; encoding: string | undefined; event: unknown }> {
+  const res = await new Promise<IncomingMessage>((resolve, reject) => {
+    const req = httpRequest(url, {
+      method: "POST",
+      agent: false,
+      headers: {
+        "sec-fetch-site": "same-origin",
+        "x-fal-target-url": "https://fal.run/fal-ai/fast-sdxl/stream",
+        "content-type": "application/json",
+        accept: "text/event-stream",
+        "accept-encoding": "gzip",
+      },
+    });
+    req.once("response", resolve);
+    req.once("error", reject);
+    req.end(JSON.stringify({ prompt: "a long stream" }));
+  });
+  try {
+    const text = await new Promise<string>((resolve, reject) => {
+      let received = "";
+      const gunzip = createGunzip();
+      const timer = setTimeout(
+        () => reject(new Error(`no event within ${timeoutMs} ms; got ${JSON.stringify(received)}`)),
+        timeoutMs,
+      );
+      gunzip.on("data", (chunk: Buffer) => {
+        received += chunk.toString("utf8");
+        if (!/data: .*\n\n/.test(received)) return;
+        clearTimeout(timer);
+        resolve(received);
+      });
+      gunzip.once("error", (error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
+      res.pipe(gunzip);
+    });
+    return {
+      status: res.statusCode ?? 0,
+      encoding: res.headers["content-encoding"],
+      event: JSON.parse(/data: (.*)\n\n/.exec(text)![1]!),
+    };
+  } finally {
+    res.destroy();
+  }
 }

@@ -13,7 +13,16 @@ export {
   type StartHandler,
 } from "./conformance.js";
 export { describeFalClient, falClientThrough } from "./fal-client.js";
-export { type Answer, type OpenResponse, open, readAll, readUntil, type SendOptions, send } from "./http.js";
+export {
+  type Answer,
+  firstGzippedEvent,
+  type OpenResponse,
+  open,
+  readAll,
+  readUntil,
+  type SendOptions,
+  send,
+} from "./http.js";
 export { listen, silentLogger } from "./server.js";
 export {
   bundleWorker,
