@@ -53,7 +53,9 @@ export function convertRequest(
   const max = options.maxBodySize ?? 0;
   const method = (req.method ?? "GET").toUpperCase();
   if (FORBIDDEN_METHODS.has(method)) {
-    throw new FalgateError("method_not_allowed", `Method ${method} is not supported.`);
+    throw new FalgateError("method_not_allowed", `Method ${method} is not supported.`, {
+      headers: { allow: "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS" },
+    });
   }
   const headers = copyHeaders(req);
   const state: BodyState = { tooLarge: false };

@@ -375,6 +375,7 @@ describe("toWebRequest", () => {
     const res = await send(url, { method: "TRACE" });
     expect(res.status).toBe(405);
     expect(JSON.parse(res.text).error.code).toBe("method_not_allowed");
+    expect(res.headers.allow).toBe("GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS");
     expect(called).toBe(false);
   });
 
