@@ -1,7 +1,8 @@
 import type { ResolvedConfig } from "./config.js";
 import { EXPOSED_RESPONSE_HEADERS } from "./headers.js";
+import { PROXY_METHODS } from "./methods.js";
 
-const ALLOWED_METHODS = "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS";
+const ALLOWED_METHODS = PROXY_METHODS.join(", ");
 const EXPOSE = EXPOSED_RESPONSE_HEADERS.join(", ");
 
 /** Adds the CORS answer headers for an allowed cross-origin caller. */

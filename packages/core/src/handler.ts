@@ -4,13 +4,12 @@ import { applyCors, preflightResponse } from "./cors.js";
 import { resolveKey } from "./credentials.js";
 import { errorResponse, FalgateError } from "./errors.js";
 import { forward } from "./forward.js";
+import { isProxyMethod, methodNotAllowed } from "./methods.js";
 import { checkWebhook, classifyTarget } from "./policy/index.js";
 import { handleTokenRoute, isTokenRoute, rewriteFalTokenRequest, type TokenIssuer } from "./tokens/index.js";
 import type { FalgateContext, FalgateEnv, FalgateHandler, FalgateOptions, Principal } from "./types.js";
 
 const FAL_TOKENS = "https://rest.fal.ai/tokens/";
-
-const METHODS = new Set(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]);
 
 /**
  * Creates the falgate fetch handler: `(request, env?) => Promise<Response>`. Options are validated here,
@@ -34,11 +33,7 @@ export function createFalgate(options: FalgateOptions = {}): FalgateHandler {
       ) {
         return preflightResponse(corsOrigin, config);
       }
-      if (!METHODS.has(request.method)) {
-        throw new FalgateError("method_not_allowed", `Method ${request.method} is not supported.`, {
-          headers: { allow: [...METHODS].join(", ") },
-        });
-      }
+      if (!isProxyMethod(request.method)) throw methodNotAllowed(request.method);
       const runtimeEnv = env ?? config.env;
       const principal = await authenticate(request, runtimeEnv, config, verdict);
       const call: Call = {

@@ -3,6 +3,7 @@ export * from "./errors.js";
 export { createFalgate } from "./handler.js";
 export { DEFAULT_FORWARD_HEADERS, EXPOSED_RESPONSE_HEADERS } from "./headers.js";
 export { consoleLogger } from "./logger.js";
+export { isProxyMethod, methodNotAllowed, PROXY_METHODS } from "./methods.js";
 export * from "./policy/index.js";
 export * from "./tokens/index.js";
 export * from "./tunnel/index.js";

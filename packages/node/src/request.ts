@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
-import { FalgateError } from "@falgate/core";
+import { FalgateError, methodNotAllowed } from "@falgate/core";
 import { readableToWeb } from "./streams.js";
 
 /** Options of the Node → Web request conversion. */
@@ -53,9 +53,7 @@ export function convertRequest(
   const max = options.maxBodySize ?? 0;
   const method = (req.method ?? "GET").toUpperCase();
   if (FORBIDDEN_METHODS.has(method)) {
-    throw new FalgateError("method_not_allowed", `Method ${method} is not supported.`, {
-      headers: { allow: "GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS" },
-    });
+    throw methodNotAllowed(method);
   }
   const headers = copyHeaders(req);
   const state: BodyState = { tooLarge: false };

@@ -16,6 +16,7 @@ import {
   refusalFor,
   type TunnelInfo,
   type TunnelRefusal,
+  upgradeOnly,
 } from "@falgate/core";
 import { WebSocket, WebSocketServer } from "ws";
 
@@ -136,14 +137,7 @@ export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
     }
     if ((req.method ?? "GET").toUpperCase() !== "GET") {
       // What the gate answers too; TRACE would not even make a `Request`.
-      void writeResponse(
-        socket,
-        errorResponse(
-          new FalgateError("method_not_allowed", "The realtime tunnel only accepts WebSocket upgrades.", {
-            headers: { allow: "GET" },
-          }),
-        ),
-      ).catch(() => socket.destroy());
+      void writeResponse(socket, errorResponse(upgradeOnly())).catch(() => socket.destroy());
       return;
     }
     pending.add(socket);

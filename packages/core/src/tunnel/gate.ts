@@ -126,10 +126,15 @@ export function createTunnelGate(options: RealtimeOptions = {}): TunnelGate {
 function checkUpgrade(request: Request): void {
   const upgrade = request.headers.get("upgrade");
   if (request.method !== "GET" || upgrade === null || upgrade.toLowerCase() !== "websocket") {
-    throw new FalgateError("method_not_allowed", "The realtime tunnel only accepts WebSocket upgrades.", {
-      headers: { allow: "GET" },
-    });
+    throw upgradeOnly();
   }
+}
+
+/** The 405 for anything but a `GET` WebSocket upgrade on the tunnel path (bindings answer it before a `Request` exists). */
+export function upgradeOnly(): FalgateError {
+  return new FalgateError("method_not_allowed", "The realtime tunnel only accepts WebSocket upgrades.", {
+    headers: { allow: "GET" },
+  });
 }
 
 /**

@@ -17,6 +17,7 @@ export {
   type TunnelDecision,
   type TunnelGate,
   type UpstreamTarget,
+  upgradeOnly,
 } from "./gate.js";
 export {
   DEFAULT_TUNNEL_PATH,
