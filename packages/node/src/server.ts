@@ -61,7 +61,8 @@ export async function startServer(options: ServerOptions = {}): Promise<RunningS
   const proxy = toNodeHandler(
     handler ?? createNodeFalgate({ ...falgateOptions, ...(transport ? { fetch: transport } : {}) }),
     {
-      maxBodySize: falgateOptions.maxBodySize ?? DEFAULT_MAX_BODY_SIZE,
+      // falgate's core caps its own bodies; count bytes here only for a custom handler, not twice per chunk.
+      maxBodySize: handler ? (falgateOptions.maxBodySize ?? DEFAULT_MAX_BODY_SIZE) : 0,
       trustProxy,
     },
   );

@@ -182,6 +182,21 @@ describe("startServer", () => {
     expect(JSON.parse(down.text).error.code).toBe("upstream_unreachable");
   });
 
+  it("answers 413 when a streamed body (no content-length) passes maxBodySize", async () => {
+    const fal = await fakeFal((req, res) => {
+      req.resume();
+      req.on("end", () => res.end("{}"));
+    });
+    const { proxy } = await proxyServer({ upstream: fal.url, maxBodySize: 100 });
+    const { req, response } = rawRequest(proxy, { method: "POST", headers: target("/fal-ai/flux/dev") });
+    for (let i = 0; i < 4; i++) req.write("y".repeat(64));
+    req.end();
+    const res = await response;
+    expect(res.statusCode).toBe(413);
+    expect(JSON.parse((await readAll(res)).toString()).error.code).toBe("payload_too_large");
+    await fal.close();
+  });
+
   it("decodes a gzipped upstream answer and drops its content-encoding", async () => {
     const json = JSON.stringify({ images: [], pad: "y".repeat(4000) });
     const gz = zlib.gzipSync(json);
