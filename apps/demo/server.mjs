@@ -11,6 +11,7 @@ import { EventEmitter } from "node:events";
 import { createServer } from "node:http";
 import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { PROXY_METHODS } from "@falgate/core";
 import { attachTunnel } from "@falgate/node";
 import next from "next";
 import { falgateOptions } from "./src/lib/falgate-config.mjs";
@@ -70,7 +71,13 @@ export async function startDemo(options = {}) {
     throw error;
   }
   const handle = app.getRequestHandler();
+  const FORBIDDEN_METHODS = new Set(["CONNECT", "TRACE", "TRACK"]);
   const server = createServer((req, res) => {
+    // Next builds a Fetch `Request` for app routes and answers 500 for methods Fetch forbids; say 405 instead.
+    if (FORBIDDEN_METHODS.has(req.method ?? "")) {
+      res.writeHead(405, { allow: PROXY_METHODS.join(", ") }).end();
+      return;
+    }
     handle(req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500);
       res.end();

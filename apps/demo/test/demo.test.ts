@@ -1,5 +1,6 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdirSync } from "node:fs";
+import { request as httpRequest } from "node:http";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -113,6 +114,18 @@ describe("the demo in Chromium", { timeout: 60_000 }, () => {
     await page.getByTestId("rt-tunnel-error").waitFor();
     expect(await text("rt-tunnel-error")).toContain("You are signed out");
     expect(await text("rt-tunnel-frames")).toBe("0");
+  });
+
+  it("a method Fetch forbids (TRACE) gets 405, not Next's 500", async () => {
+    const status = await new Promise<number | undefined>((resolve, reject) => {
+      const req = httpRequest(`${baseUrl}/api/fal/proxy`, { method: "TRACE" }, (res) => {
+        res.resume();
+        resolve(res.statusCode);
+      });
+      req.once("error", reject);
+      req.end();
+    });
+    expect(status).toBe(405);
   });
 
   it("signs in with the stub", async () => {
