@@ -11,10 +11,10 @@ import { EventEmitter } from "node:events";
 import { createServer } from "node:http";
 import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { PROXY_METHODS } from "@falgate/core";
+import { PROXY_METHODS } from "@falgate/core/binding";
 import { attachTunnel } from "@falgate/node";
 import next from "next";
-import { falgateOptions } from "./src/lib/falgate-config.mjs";
+import { demoFalgate } from "./src/lib/falgate-config.mjs";
 
 const dir = dirname(fileURLToPath(import.meta.url));
 /** Where the proxy route and the tunnel are mounted (the tunnel's default `path`). */
@@ -51,6 +51,8 @@ export async function startDemo(options = {}) {
   }
   // Signs the tunnel's single-use tokens; a fresh one per start is fine for a demo (never logged).
   env.FALGATE_TOKEN_SECRET ||= randomBytes(32).toString("base64url");
+  // The one instance: the Next route (HTTP proxy, token route) picks up this same object.
+  const falgate = demoFalgate(env, { fresh: true });
 
   // Next.js attaches its own 'upgrade' listener to the server of the first request it sees, and that
   // listener ends every upgrade whose path matches a route, the tunnel's included. Handing Next a
@@ -83,8 +85,8 @@ export async function startDemo(options = {}) {
       res.end();
     });
   });
-  // The same policy as the HTTP route: the tunnel verifies falgate tokens minted there.
-  const tunnel = attachTunnel(server, { ...falgateOptions(env), env });
+  // The same instance as the HTTP route: the tunnel verifies falgate tokens minted there.
+  const tunnel = attachTunnel(server, falgate);
   server.on("upgrade", (req, socket, head) => {
     if (!(req.url ?? "").startsWith(`${TUNNEL_PATH}/`)) nextUpgrades.emit("upgrade", req, socket, head);
   });

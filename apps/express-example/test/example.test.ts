@@ -8,11 +8,13 @@ import {
   silentLogger,
 } from "@falgate/testkit";
 import { expect, test } from "vitest";
-import { createApp } from "../src/app.js";
+import { createApp, createExampleFalgate } from "../src/app.js";
 
 /** The example app exactly as it ships, with the suite's options layered on top. */
 const start: StartHandler = async (options) => {
-  const server = await listen(createServer(createApp({ ...options, logger: silentLogger() })));
+  const server = await listen(
+    createServer(createApp(createExampleFalgate({ ...options, logger: silentLogger() }))),
+  );
   return { url: `${server.origin}/api/fal/proxy`, close: server.close };
 };
 
@@ -20,7 +22,9 @@ describeConformance({ name: "apps/express-example", start });
 describeFalClient({ name: "apps/express-example", start });
 
 test("serves the page that calls the proxy", async () => {
-  const server = await listen(createServer(createApp({ credentials: "unused", logger: silentLogger() })));
+  const server = await listen(
+    createServer(createApp(createExampleFalgate({ credentials: "unused", logger: silentLogger() }))),
+  );
   try {
     const page = await send(`${server.origin}/`);
     expect(page.status).toBe(200);

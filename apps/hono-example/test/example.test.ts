@@ -1,4 +1,5 @@
 import type { Server } from "node:http";
+import { createFalgateHandler } from "@falgate/hono/node";
 import {
   describeConformance,
   describeFalClient,
@@ -9,11 +10,11 @@ import {
 } from "@falgate/testkit";
 import { createAdaptorServer } from "@hono/node-server";
 import { expect, test } from "vitest";
-import { createApp } from "../src/app.js";
+import { createApp, createExampleFalgate } from "../src/app.js";
 
-/** The example app exactly as it ships, on @hono/node-server, with the suite's options layered on top. */
+/** The example app as src/server.ts ships it (@hono/node-server, the Node handler), with the suite's options on top. */
 const start: StartHandler = async (options) => {
-  const app = createApp({ ...options, logger: silentLogger() });
+  const app = createApp(createExampleFalgate({ ...options, logger: silentLogger() }), createFalgateHandler);
   const server = await listen(createAdaptorServer({ fetch: app.fetch }) as Server);
   return { url: `${server.origin}/api/fal/proxy`, close: server.close };
 };
@@ -22,7 +23,7 @@ describeConformance({ name: "apps/hono-example", start });
 describeFalClient({ name: "apps/hono-example", start });
 
 test("serves its page", async () => {
-  const app = createApp({ credentials: "unused", logger: silentLogger() });
+  const app = createApp(createExampleFalgate({ credentials: "unused", logger: silentLogger() }));
   const server = await listen(createAdaptorServer({ fetch: app.fetch }) as Server);
   try {
     const page = await send(`${server.origin}/`);

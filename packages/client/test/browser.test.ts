@@ -2,9 +2,9 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import type { FalgateHandler } from "@falgate/core";
+import { createFalgate } from "@falgate/core";
 import { type MockFal, startMockFal } from "@falgate/mock-fal";
-import { attachTunnel, createNodeFalgate, type NodeTunnel, toNodeHandler } from "@falgate/node";
+import { attachTunnel, createNodeHandler, type NodeTunnel } from "@falgate/node";
 import { launchChromium } from "@falgate/testkit";
 import { decode } from "@msgpack/msgpack";
 import { build } from "esbuild";
@@ -110,7 +110,7 @@ describe("connectRealtime in Chromium through the falgate tunnel", () => {
     const html = `<!doctype html><html><head><meta charset="utf-8"><title>falgate client</title></head><body><script type="module" src="/app.js"></script></body></html>`;
 
     mock = await startMockFal();
-    const options = {
+    const falgate = createFalgate({
       upstream: mock.url,
       credentials: mock.key,
       allowedEndpoints: [APP],
@@ -120,8 +120,8 @@ describe("connectRealtime in Chromium through the falgate tunnel", () => {
         /(?:^|;\s*)user=tester/.test(request.headers.get("cookie") ?? "") ? { id: "tester" } : null,
       env: {},
       logger: { warn: () => {}, error: () => {} },
-    };
-    const proxy = toNodeHandler(createNodeFalgate(options) as FalgateHandler);
+    });
+    const proxy = createNodeHandler(falgate);
     server = createServer((req, res) => {
       const path = (req.url ?? "/").split("?")[0];
       if (path === "/") res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(html);
@@ -130,7 +130,7 @@ describe("connectRealtime in Chromium through the falgate tunnel", () => {
       else if (path?.startsWith("/api/fal/proxy")) void proxy(req, res);
       else res.writeHead(404).end();
     });
-    tunnel = attachTunnel(server, options);
+    tunnel = attachTunnel(server, falgate);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 

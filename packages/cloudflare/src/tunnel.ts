@@ -3,62 +3,49 @@ import type {
   WebSocket as WorkerWebSocket,
   WebSocketPair as WorkerWebSocketPair,
 } from "@cloudflare/workers-types";
+import { type Falgate, type FalgateEnv, FalgateError } from "@falgate/core";
 import {
+  bindingOf,
   CloseCode,
   createRelay,
-  createTunnelGate,
-  type FalgateEnv,
-  FalgateError,
-  type RealtimeOptions,
   type RelayPeer,
+  type TunnelDecision,
   type TunnelGate,
-  type TunnelInfo,
-} from "@falgate/core";
+} from "@falgate/core/binding";
 
 /** A message as Workers deliver it: text frames are strings, binary frames `ArrayBuffer`s. */
 type Message = string | ArrayBuffer;
 
 const encoder = new TextEncoder();
-const gates = new WeakMap<RealtimeOptions, TunnelGate>();
-
-function gateFor(options: RealtimeOptions): TunnelGate {
-  let gate = gates.get(options);
-  if (!gate) {
-    gate = createTunnelGate(options);
-    gates.set(options, gate);
-  }
-  return gate;
-}
-
 /**
  * The realtime tunnel for Cloudflare Workers: returns the `101` answer for a tunnel upgrade, an error
  * `Response` for a refused one, or `null` when the request is not a WebSocket upgrade below the tunnel mount
- * (serve it with the HTTP proxy). Options are validated once per options object.
+ * (serve it with the HTTP proxy). `env` is the Worker's bindings (the platform env).
  *
  * Differences with the Node binding: the Workers runtime answers protocol pings itself and exposes no
  * `bufferedAmount`/pause, so there is no falgate ping and no back-pressure; `idleTimeout` and
  * `maxSessionDuration` bound every tunnel.
  * @example
- * const options = { tokens: {}, allowedEndpoints: ["fal-ai/fast-lcm-diffusion"] };
+ * const falgate = createFalgate({ allowedEndpoints: ["fal-ai/fast-lcm-diffusion"] });
  * export default {
- *   async fetch(request: Request, env: Env) {
- *     return (await handleTunnel(request, options, env)) ?? proxy(request, env);
+ *   async fetch(request: Request, env: Env, ctx: ExecutionContext) {
+ *     return (await handleTunnel(request, falgate, env)) ?? falgate.fetch(request, env, ctx);
  *   },
  * };
  */
-export async function handleTunnel(
+export async function handleTunnel<C extends object>(
   request: Request,
-  options: RealtimeOptions,
+  falgate: Falgate<C>,
   env: FalgateEnv,
 ): Promise<Response | null> {
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return null;
-  const gate = gateFor(options);
+  const { tunnel: gate, settings } = bindingOf(falgate);
   const decision = await gate.decide(request, env);
   if (decision.action === "pass") return null;
   if (decision.action === "reject") return decision.response;
   if (decision.action === "refuse") return refuseInBand(decision.refusal);
 
-  const { limits, logger } = gate;
+  const { limits } = gate;
   let upstream: WorkerWebSocket | null = null;
   let failure = "fal is unreachable";
   // Not `AbortSignal.timeout`: workerd ties the fetch's signal to the WebSocket it returns, so the timer must
@@ -69,7 +56,7 @@ export async function handleTunnel(
     limits.connectTimeout,
   );
   try {
-    const transport = options.fetch ?? ((input, init) => fetch(input, init));
+    const transport = settings.fetch;
     const response = (await transport(decision.upstream.fetchUrl, {
       headers: { ...decision.upstream.headers, upgrade: "websocket" },
       signal: deadline.signal,
@@ -95,45 +82,26 @@ export async function handleTunnel(
   binaryAsArrayBuffer(upstream);
   server.accept();
   upstream.accept();
-  relay(
-    server,
-    upstream,
-    { principal: decision.principal, app: decision.app },
-    gate,
-    decision.release,
-    logger,
-  );
+  relay(server, upstream, decision, gate);
   return new Response(null, { status: 101, webSocket: client } as WorkerResponseInit as ResponseInit);
 }
 
 function relay(
   server: WorkerWebSocket,
   upstream: WorkerWebSocket,
-  info: TunnelInfo,
+  decision: Extract<TunnelDecision, { action: "connect" }>,
   gate: TunnelGate,
-  release: () => void,
-  logger: TunnelGate["logger"],
 ): void {
   const { limits } = gate;
-  const hook = (run: () => void) => {
-    try {
-      run();
-    } catch (error) {
-      logger.error("tunnel hook failed", { error: error instanceof Error ? error.message : String(error) });
-    }
-  };
   const r = createRelay<Message>({
     limits,
     size,
     client: peer(server),
     upstream: peer(upstream),
-    onEnd: (end) => {
-      release();
-      hook(() => limits.onEnd?.({ ...info, ...end }));
-    },
+    onEnd: (end) => decision.ended(end),
   });
   r.upstreamOpened();
-  hook(() => limits.onOpen?.(info));
+  decision.opened();
 
   const tooBig = (message: Message) => size(message) > limits.maxPayload;
   server.addEventListener("message", (event) => {

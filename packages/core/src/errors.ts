@@ -89,13 +89,3 @@ export function isFalgateError(value: unknown): value is FalgateError {
       Object.hasOwn(STATUS_BY_CODE, (value as { code: string }).code))
   );
 }
-
-/** Renders an error as the JSON `Response` falgate sends (unknown errors become `internal_error`). */
-export function errorResponse(error: unknown, extraHeaders?: HeadersInit): Response {
-  const err = isFalgateError(error) ? error : new FalgateError("internal_error", "Internal proxy error.");
-  const headers = new Headers(extraHeaders);
-  headers.set("content-type", "application/json; charset=utf-8");
-  headers.set("cache-control", "no-store");
-  for (const [name, value] of Object.entries(err.headers)) headers.set(name, value);
-  return new Response(JSON.stringify(err.toJSON()), { status: err.status, headers });
-}

@@ -1,10 +1,46 @@
-export { DEFAULT_MAX_BODY_SIZE } from "./config.js";
-export * from "./errors.js";
-export { createFalgate } from "./handler.js";
-export { DEFAULT_FORWARD_HEADERS, EXPOSED_RESPONSE_HEADERS } from "./headers.js";
+// The app-facing API of @falgate/core. What runtime bindings need lives in "@falgate/core/binding".
+export {
+  FalgateError,
+  type FalgateErrorBody,
+  type FalgateErrorCode,
+  isFalgateError,
+  STATUS_BY_CODE,
+} from "./errors.js";
+export type { CallEnd, CallRecord, FalgateEvent, FalgateObserver, TunnelRecord } from "./events/types.js";
+export { createFalgate, type Falgate } from "./instance.js";
 export { consoleLogger } from "./logger.js";
-export { isProxyMethod, methodNotAllowed, PROXY_METHODS } from "./methods.js";
-export * from "./policy/index.js";
-export * from "./tokens/index.js";
-export * from "./tunnel/index.js";
-export type * from "./types.js";
+export { DEFAULTS } from "./options/defaults.js";
+export { DEFAULT_TARGETS } from "./policy/index.js";
+export { DEFAULT_FORWARD_HEADERS, EXPOSED_RESPONSE_HEADERS } from "./proxy/headers.js";
+export { createMemoryStore, type MemoryStoreOptions, type Store, type WindowState } from "./store/index.js";
+export {
+  createTokenIssuer,
+  type FalgateTokenClaims,
+  type IssuedToken,
+  type KeyPairTokenKey,
+  type SecretTokenKey,
+  type TokenAlgorithm,
+  type TokenIssuer,
+  type TokenKey,
+  type TokenOptions,
+  type VerifyExpectations,
+} from "./tokens/index.js";
+export type { RelayEndInfo, RelayEndReason, TunnelInfo, TunnelOptions } from "./tunnel/index.js";
+export type {
+  AuthorizeHook,
+  CorsOptions,
+  CredentialsResolver,
+  FalgateContext,
+  FalgateEnv,
+  FalgateOptions,
+  FalTokenOptions,
+  FetchLike,
+  HookContext,
+  Logger,
+  Platform,
+  Principal,
+  RequestInfo,
+  ResponseInfo,
+  TargetRule,
+  TimeoutOptions,
+} from "./types.js";

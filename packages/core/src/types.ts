@@ -1,3 +1,5 @@
+import type { FalgateObserver } from "./events/types.js";
+import type { Store } from "./store/types.js";
 import type { TokenOptions } from "./tokens/jwt.js";
 import type { TunnelOptions } from "./tunnel/options.js";
 
@@ -17,22 +19,27 @@ export interface Principal {
   data?: Readonly<Record<string, unknown>>;
 }
 
-/** What a hook or resolver gets to know about the request in flight. */
-export interface RequestContext {
-  request: Request;
+/**
+ * What every hook receives next to the Fetch `Request`: the env of this request and the framework's own objects
+ * (`C`: Express `{ req, res }`, Hono `{ c }`, Workers `{ ctx }`, ...), typed by the adapter in use.
+ */
+export type HookContext<C extends object = object> = C & {
+  /** `options.env` layered over the platform's env (read live). */
   env: FalgateEnv;
-}
+};
 
 /** Decides who may call: return a principal to allow, `null`/`undefined`/`false` to answer 401, or throw a `FalgateError`. */
-export type AuthorizeHook = (
+export type AuthorizeHook<C extends object = object> = (
   request: Request,
-  ctx: { env: FalgateEnv },
+  ctx: HookContext<C>,
 ) => Principal | null | undefined | false | Promise<Principal | null | undefined | false>;
 
 /** Resolves the fal key (`key_id:key_secret`) at request time. */
-export type CredentialsResolver = (
-  ctx: RequestContext & { principal: Principal },
-) => string | undefined | Promise<string | undefined>;
+export type CredentialsResolver = (ctx: {
+  request: Request;
+  env: FalgateEnv;
+  principal: Principal;
+}) => string | undefined | Promise<string | undefined>;
 
 /** A fetch-compatible transport (the global `fetch`, undici's, a Worker's). */
 export type FetchLike = (input: Request | string | URL, init?: RequestInit) => Promise<Response>;
@@ -68,6 +75,8 @@ export interface CorsOptions {
 
 /** Timeouts in milliseconds; `0` disables one. */
 export interface TimeoutOptions {
+  /** Opening a connection to fal (TCP + TLS); applied by bindings that dial themselves (Node). @default 10_000 */
+  connect?: number;
   /** From sending the request until upstream answers with headers. @default 300_000 */
   headers?: number;
   /** Longest wait on fal for the next chunk of a streamed body (a client not reading does not count; fal sends SSE keep-alives every 15 s). @default 60_000 */
@@ -75,7 +84,7 @@ export interface TimeoutOptions {
 }
 
 /** What the `onRequest` hook sees, before forwarding. */
-export interface RequestInfo {
+export interface RequestInfo<C extends object = object> {
   principal: Principal;
   method: string;
   /** The validated target URL (what the client asked for, never the upstream override). */
@@ -83,10 +92,12 @@ export interface RequestInfo {
   /** `owner/app[/path]`, or `null` for non-app targets (tokens, storage). */
   endpointId: string | null;
   request: Request;
+  /** The env and the framework's objects, as `authorize` got them. */
+  ctx: HookContext<C>;
 }
 
 /** What the `onResponse` hook sees, when the answer is complete (body fully sent or failed). */
-export interface ResponseInfo extends Omit<RequestInfo, "request"> {
+export interface ResponseInfo<C extends object = object> extends Omit<RequestInfo<C>, "request"> {
   status: number;
   durationMs: number;
   /** Request body bytes forwarded upstream. */
@@ -104,20 +115,26 @@ export interface FalTokenOptions {
   maxExpiration?: number;
 }
 
-/** Every option of `createFalgate`; each has a documented default. */
-export interface FalgateOptions {
+/**
+ * Every option of `createFalgate`; each has a documented default (`DEFAULTS`). `C` is the framework context the
+ * adapter hands to hooks (Express `{ req, res }`, Hono `{ c }`, ...).
+ */
+export interface FalgateOptions<C extends object = object> {
   /**
    * The fal key, or a resolver called per request. Falls back to `env.FAL_KEY`, then
    * `env.FAL_KEY_ID` + `env.FAL_KEY_SECRET`. A missing key answers `missing_credentials`.
    */
   credentials?: string | CredentialsResolver;
-  /** Default environment (options win over env). Adapters may pass a per-request env too. @default {} */
+  /**
+   * Environment layered over the platform's (`process.env` on Node, the Worker bindings, Hono's `c.env`): a name
+   * set here wins; every other name is read live from the platform. @default {}
+   */
   env?: FalgateEnv;
   /**
    * Decides who may call. Without it only same-origin browser calls (and `allowedOrigins`) pass,
    * and a warning is logged once.
    */
-  authorize?: AuthorizeHook;
+  authorize?: AuthorizeHook<C>;
   /**
    * Let anyone call (local development only). Logged as a warning at creation.
    * @default false
@@ -146,7 +163,17 @@ export interface FalgateOptions {
   maxBodySize?: number;
   /** Upstream timeouts. */
   timeouts?: TimeoutOptions;
-  /** The transport used to reach fal. @default globalThis.fetch */
+  /**
+   * Where the proxy is mounted. The realtime tunnel listens below it (`{path}/{owner}/{app}/realtime`) and the
+   * standalone server serves it; framework adapters are mounted by the framework. @default "/api/fal/proxy"
+   */
+  path?: string;
+  /**
+   * Trust `x-forwarded-proto` / `x-forwarded-host` (request URL, same-origin check) and `x-forwarded-for` (client
+   * address). Only behind a reverse proxy you control. @default false
+   */
+  trustProxy?: boolean;
+  /** The transport of Web bindings (Workers, Next Edge, Hono, `falgate.fetch`). @default globalThis.fetch */
   fetch?: FetchLike;
   /**
    * Send traffic for fal hosts to another origin (a local mock, staging). Policy still applies to
@@ -157,9 +184,16 @@ export interface FalgateOptions {
   /** Where falgate logs (never secrets). @default console-backed warn/error logger */
   logger?: Logger;
   /** Called before forwarding; may throw a `FalgateError` (e.g. `rate_limited`) to refuse. */
-  onRequest?: (info: RequestInfo) => void | Promise<void>;
+  onRequest?: (info: RequestInfo<C>) => void | Promise<void>;
   /** Called once per request when the answer is complete. Errors thrown here are logged, never sent. */
-  onResponse?: (info: ResponseInfo) => void | Promise<void>;
+  onResponse?: (info: ResponseInfo<C>) => void | Promise<void>;
+  /** Subscribers to falgate's events (metrics, traces, access logs). More can be added with `falgate.observe()`. @default [] */
+  observers?: readonly FalgateObserver[];
+  /**
+   * Shared state: single-use token ids, tunnel slots (and limits, webhook replay ids). Use one store shared by every
+   * instance (Redis, a Durable Object) when you run several. @default createMemoryStore()
+   */
+  store?: Store;
   /** The fal token interception (realtime / client-mode streams). */
   falTokens?: FalTokenOptions;
   /**
@@ -176,5 +210,14 @@ export interface FalgateContext {
   waitUntil?(promise: Promise<unknown>): void;
 }
 
-/** A falgate request handler: a fetch handler with an optional per-request env and context (Workers). */
-export type FalgateHandler = (request: Request, env?: FalgateEnv, ctx?: FalgateContext) => Promise<Response>;
+/** What a binding knows about the platform a request arrived on. */
+export interface Platform<C extends object = object> {
+  /** The platform's env (`process.env`, Worker bindings, `c.env`); `options.env` is layered over it. */
+  env?: FalgateEnv;
+  /** Keeps work after the response alive (Workers' `ctx.waitUntil`). */
+  waitUntil?: (promise: Promise<unknown>) => void;
+  /** The framework's own objects, handed to hooks. */
+  context: C;
+  /** The client's address as the socket saw it (`x-forwarded-for` is applied by the core when `trustProxy` is on). */
+  ip?: string | null;
+}

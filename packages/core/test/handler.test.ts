@@ -5,6 +5,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vite
 import {
   createFalgate,
   DEFAULT_TARGETS,
+  type FalgateContext,
+  type FalgateEnv,
   FalgateError,
   type FalgateOptions,
   type Logger,
@@ -48,14 +50,16 @@ function silentLogger(): Logger & { lines: string[] } {
 
 function gate(options: FalgateOptions = {}) {
   const logger = silentLogger();
-  const handler = createFalgate({
+  const falgate = createFalgate({
     credentials: KEY,
     allowUnauthenticated: true,
     upstream: upstream.url,
     logger,
     ...options,
   });
-  return Object.assign(handler, { logger });
+  const handler = (request: Request, env?: FalgateEnv, ctx?: FalgateContext) =>
+    falgate.fetch(request, env, ctx);
+  return Object.assign(handler, { logger, falgate });
 }
 
 function call(
@@ -224,12 +228,27 @@ describe("the key", () => {
     expect(seen?.url).toBe("/fal-ai/flux/dev");
   });
 
-  test("comes from env: FAL_KEY, or FAL_KEY_ID + FAL_KEY_SECRET; per-request env wins", async () => {
-    const h = gate({ credentials: undefined, env: { FAL_KEY: "from-config-env" } });
-    await h(call("https://fal.run/a/b", { body: "{}" }));
-    await h(call("https://fal.run/a/b", { body: "{}" }), { FAL_KEY_ID: "id", FAL_KEY_SECRET: "secret" });
+  test("comes from env: FAL_KEY, or FAL_KEY_ID + FAL_KEY_SECRET; options.env is layered over the platform env, read live", async () => {
+    const platform: Record<string, string> = { FAL_KEY: "from-platform" };
+    // options.env wins for the names it sets...
+    await gate({ credentials: undefined, env: { FAL_KEY: "from-options" } })(
+      call("https://fal.run/a/b", { body: "{}" }),
+      platform,
+    );
+    // ...and every other name is the platform's (a token secret in options must not hide the platform's key).
+    const layered = gate({ credentials: undefined, env: { FALGATE_TOKEN_SECRET: "s".repeat(32) } });
+    await layered(call("https://fal.run/a/b", { body: "{}" }), platform);
+    // Read live: a value the platform changes later counts.
+    platform.FAL_KEY = "rotated";
+    await layered(call("https://fal.run/a/b", { body: "{}" }), platform);
+    await gate({ credentials: undefined })(call("https://fal.run/a/b", { body: "{}" }), {
+      FAL_KEY_ID: "id",
+      FAL_KEY_SECRET: "secret",
+    });
     expect(upstream.seen.map((s) => s.headers.authorization)).toEqual([
-      "Key from-config-env",
+      "Key from-options",
+      "Key from-platform",
+      "Key rotated",
       "Key id:secret",
     ]);
   });

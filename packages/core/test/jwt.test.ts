@@ -1,15 +1,9 @@
 import { base64url, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { describe, expect, test } from "vitest";
 import { FalgateError } from "../src/errors.js";
-import {
-  createMemoryReplayStore,
-  createTokenIssuer,
-  createTokenIssuerResolver,
-  TOKEN_TYPE,
-  type TokenIssuer,
-  type TokenOptions,
-  verifyFalgateToken,
-} from "../src/tokens/index.js";
+import { createMemoryStore } from "../src/store/index.js";
+import { createTokenIssuer, TOKEN_TYPE, type TokenIssuer, type TokenOptions } from "../src/tokens/index.js";
+import { createTokenIssuerResolver } from "../src/tokens/jwt.js";
 
 const SECRET = "an-hs256-secret-of-at-least-32-bytes!!";
 const APP = "fal-ai/fast-lcm-diffusion";
@@ -73,7 +67,7 @@ describe("minting and verifying", () => {
       kid: "default",
       typ: TOKEN_TYPE,
     });
-    const claims = await verifyFalgateToken(issued.token, issuer, { app: `${APP}/realtime` });
+    const claims = await issuer.verify(issued.token, { app: `${APP}/realtime` });
     expect(claims).toMatchObject({
       iss: "falgate",
       aud: "falgate:realtime",
@@ -322,7 +316,7 @@ describe("options are validated at creation", () => {
   });
 
   test("the env secret is read when first needed, never before, and checked", async () => {
-    const resolve = createTokenIssuerResolver({ singleUse: false });
+    const resolve = createTokenIssuerResolver({ singleUse: false }, createMemoryStore());
     expect(resolve({})).toBeNull();
     expect(() => resolve({ FALGATE_TOKEN_SECRET: "short" })).toThrow(/FALGATE_TOKEN_SECRET/);
     const a = resolve({ FALGATE_TOKEN_SECRET: SECRET });
@@ -336,7 +330,7 @@ describe("options are validated at creation", () => {
   test("options win over env", async () => {
     const issuer = createTokenIssuer(
       { secret: SECRET, singleUse: false },
-      { FALGATE_TOKEN_SECRET: `${SECRET}-env` },
+      { env: { FALGATE_TOKEN_SECRET: `${SECRET}-env` } },
     );
     const { token } = await issuer.issue({ subject: "u", apps: [APP] });
     await expect(hs().verify(token)).resolves.toBeTruthy();
@@ -351,34 +345,39 @@ describe("options are validated at creation", () => {
   });
 });
 
-describe("the in-memory replay store", () => {
-  test("accepts an id once, forgets it after expiry, and fails closed when full", async () => {
-    let clock = 1_000;
-    const store = createMemoryReplayStore({ maxEntries: 2, now: () => clock });
-    expect(await store.consume("a", 2_000)).toBe(true);
-    expect(await store.consume("a", 2_000)).toBe(false);
-    expect(await store.consume("b", 5_000)).toBe(true);
-    await expect(store.consume("c", 5_000)).rejects.toMatchObject({ code: "rate_limited" });
-    clock = 2_001;
-    expect(await store.consume("c", 5_000)).toBe(true);
-    expect(await store.consume("b", 5_000)).toBe(false);
+describe("single use, remembered in the store", () => {
+  test("a token verifies once; the id is remembered until the token expires, and the store fails closed when full", async () => {
+    let clock = Date.now();
+    const store = createMemoryStore({ maxKeys: 2, now: () => clock });
+    const issuer = createTokenIssuer({ secret: SECRET, ttl: 10 }, { store });
+    const a = await issuer.issue({ subject: "u", apps: [APP] });
+    await issuer.verify(a.token);
+    expect((await refusal(issuer.verify(a.token))).code).toBe("invalid_token");
+    await issuer.verify((await issuer.issue({ subject: "u", apps: [APP] })).token);
+    // Two unexpired ids held: a third is refused rather than an old one forgotten early.
+    const c = await issuer.issue({ subject: "u", apps: [APP] });
+    expect((await refusal(issuer.verify(c.token))).code).toBe("rate_limited");
+    clock += 16_000;
+    expect(await store.addOnce(`jti:${a.jti}`, 1_000)).toBe(true);
   });
 
   test("a custom store is used and its failures are not swallowed as success", async () => {
     const seen: string[] = [];
-    const issuer = createTokenIssuer({
-      secret: SECRET,
-      replayStore: {
-        async consume(jti) {
-          seen.push(jti);
-          if (seen.length > 1) throw new Error("redis down");
-          return true;
+    const issuer = createTokenIssuer(
+      { secret: SECRET },
+      {
+        store: {
+          async addOnce(key) {
+            seen.push(key);
+            if (seen.length > 1) throw new Error("redis down");
+            return true;
+          },
         },
       },
-    });
+    );
     const first = await issuer.issue({ subject: "u", apps: [APP] });
     await issuer.verify(first.token);
-    expect(seen).toEqual([first.jti]);
+    expect(seen).toEqual([`jti:${first.jti}`]);
     const second = await issuer.issue({ subject: "u", apps: [APP] });
     expect((await refusal(issuer.verify(second.token))).code).toBe("internal_error");
   });

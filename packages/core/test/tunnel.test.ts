@@ -1,19 +1,20 @@
 import { describe, expect, test } from "vitest";
-import { createFalgate } from "../src/index.js";
+import { bindingOf } from "../src/binding.js";
+import { createFalgate, createMemoryStore, type FalgateOptions } from "../src/index.js";
 import { createTokenIssuer } from "../src/tokens/index.js";
 import {
   closeReason,
-  createMemoryTunnelCounter,
   createRelay,
-  createTunnelGate,
   isSendableCloseCode,
   mapCloseCode,
-  type RealtimeOptions,
   type RelayEndInfo,
   type RelayPeer,
   resolveTunnelOptions,
   type TunnelDecision,
 } from "../src/tunnel/index.js";
+
+type RealtimeOptions = FalgateOptions;
+const createTunnelGate = (options: FalgateOptions) => bindingOf(createFalgate(options)).tunnel;
 
 const SECRET = "tunnel-gate-secret-of-at-least-32-bytes";
 const KEY = "key-id:key-secret";
@@ -94,7 +95,7 @@ describe("createTunnelGate: the upstream side", () => {
     const token = await tokenFor();
     const fromEnv = createTunnelGate({
       tokens: { secret: SECRET },
-      tunnel: { path: "/rt/" },
+      path: "/rt/",
       logger: silent,
     });
     const d = expectAction(
@@ -205,8 +206,8 @@ describe("createTunnelGate: refusals", () => {
   });
 
   test("per-principal cap: slots are taken per subject and given back by release()", async () => {
-    const counter = createMemoryTunnelCounter();
-    const g = gate({ tunnel: { maxPerPrincipal: 1, counter } });
+    const store = createMemoryStore();
+    const g = gate({ store, tunnel: { maxPerPrincipal: 1 } });
     const open = async (subject: string) =>
       g.decide(await upgrade(`/api/fal/proxy/${APP}?fal_jwt_token=${await tokenFor([APP], subject)}`));
     const first = expectAction(await open("a"), "connect");
@@ -217,7 +218,7 @@ describe("createTunnelGate: refusals", () => {
     first.release();
     first.release(); // idempotent
     await Promise.resolve();
-    expect(counter.count("a")).toBe(0);
+    expect(await store.slots("tunnel:a")).toBe(0);
     expectAction(await open("a"), "connect").release();
   });
 });
@@ -252,16 +253,16 @@ describe("createTunnelGate: hardening", () => {
   ])(
     "an upstream override that %s refuses the tunnel without leaking the user's slot",
     async (_name, upstream) => {
-      const counter = createMemoryTunnelCounter();
+      const store = createMemoryStore();
       const open = async (options: RealtimeOptions) =>
-        gate({ ...options, tunnel: { maxPerPrincipal: 1, counter } }).decide(
+        gate({ ...options, store, tunnel: { maxPerPrincipal: 1 } }).decide(
           await upgrade(`/api/fal/proxy/${APP}?fal_jwt_token=${await tokenFor()}`),
         );
       for (let i = 0; i < 3; i++) {
         const d = expectAction(await open({ upstream }), "refuse");
         expect(d.refusal.code).toBe(1011);
       }
-      expect(counter.count("user-1")).toBe(0);
+      expect(await store.slots("tunnel:user-1")).toBe(0);
       expectAction(await open({}), "connect").release();
     },
   );
@@ -278,13 +279,13 @@ describe("createTunnelGate: hardening", () => {
   });
 
   test("a token from the token route carries the principal's endpoint limits into the tunnel", async () => {
-    const handler = createFalgate({
+    const falgate = createFalgate({
       credentials: KEY,
       tokens: { secret: SECRET },
       logger: silent,
       authorize: () => ({ id: "narrow", endpoints: ["fal-ai/flux/dev"] }),
     });
-    const res = await handler(
+    const res = await falgate.fetch(
       new Request("http://app.test/api/fal/proxy/token", {
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -321,13 +322,16 @@ describe("createTunnelGate: hardening", () => {
 
 describe("options", () => {
   test.each<[string, Parameters<typeof resolveTunnelOptions>[0], RegExp]>([
-    ["path", { path: "api" }, /`tunnel\.path`/],
     ["maxPayload", { maxPayload: 0 }, /`tunnel\.maxPayload`/],
     ["idleTimeout", { idleTimeout: -1 }, /`tunnel\.idleTimeout`/],
-    ["counter", { counter: {} as never }, /`tunnel\.counter`/],
     ["onEnd", { onEnd: "x" as never }, /`tunnel\.onEnd`/],
   ])("a bad %s throws a TypeError naming it", (_name, options, message) => {
     expect(() => resolveTunnelOptions(options)).toThrow(message);
+  });
+
+  test("the mount path is the top-level `path`, validated once", () => {
+    expect(() => createFalgate({ path: "api" })).toThrow(/`path`/);
+    expect(bindingOf(createFalgate({ path: "/rt/", logger: silent })).tunnel.limits.path).toBe("/rt");
   });
 
   test("defaults are documented values", () => {

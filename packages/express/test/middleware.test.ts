@@ -13,7 +13,7 @@ import compression from "compression";
 import express5 from "express";
 import express4 from "express4";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { createFalgateHandler, type FalgateExpressOptions } from "../src/index.js";
+import { createFalgateHandler, type ExpressContext, type FalgateOptions } from "../src/index.js";
 
 const PATH = "/api/fal/proxy";
 const ECHO = "https://fal.run/fal-ai/echo";
@@ -38,7 +38,7 @@ describe.each([
   /** Serves `mount(app)` then falgate at PATH, on a real socket; resolves with the proxy URL. */
   async function serve(
     mount: (app: ReturnType<Express>) => void,
-    options: FalgateExpressOptions = conformanceOptions(mock),
+    options: FalgateOptions<ExpressContext> = conformanceOptions(mock),
   ): Promise<string> {
     const app = express();
     mount(app);

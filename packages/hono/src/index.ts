@@ -1,44 +1,81 @@
-import { createFalgate, type FalgateContext, type FalgateEnv, type FalgateOptions } from "@falgate/core";
+import {
+  createFalgate as createCore,
+  type Falgate,
+  type FalgateEnv,
+  type FalgateOptions,
+} from "@falgate/core";
+import { bindingOf, toFalgate } from "@falgate/core/binding";
 import type { Context, HonoRequest } from "hono";
 
-export type { FalgateOptions } from "@falgate/core";
+export type { Falgate, FalgateOptions, Principal } from "@falgate/core";
+
+/** What hooks receive from Hono: its `Context` (`c.get("user")`, `c.env`, ...). */
+export interface HonoContext {
+  c: Context;
+}
 
 /** A Hono route handler answering with the falgate `Response`. */
 export type FalgateHonoHandler = (c: Context) => Promise<Response>;
 
 /**
- * Creates a Hono handler for the fal proxy route. Each request's env is layered: `process.env` where the
- * runtime has one (read live), then the Hono context's `c.env` (Worker bindings, so `FAL_KEY` can be a Worker
- * secret), then `options.env`; the first layer that has a name wins from the top. On Workers the execution
- * context is passed on, so `onResponse` work runs under `waitUntil`.
+ * Creates the falgate instance of a Hono app, with hooks typed for Hono.
+ * @example
+ * const falgate = createFalgate({ authorize: (request, { c }) => c.get("user") ?? null });
+ */
+export function createFalgate(options: FalgateOptions<HonoContext> = {}): Falgate<HonoContext> {
+  return createCore<HonoContext>(options);
+}
+
+/**
+ * Creates a Hono handler for the fal proxy route (Workers, Bun, Deno, and Node through the Web path; on
+ * `@hono/node-server`, `@falgate/hono/node` moves bytes natively). The platform env is `c.env` (Worker bindings,
+ * so `FAL_KEY` can be a Worker secret) over `process.env` where the runtime has one; `options.env` is layered on
+ * top. On Workers the execution context is passed on, so `onResponse` work runs under `waitUntil`.
  * @example
  * const app = new Hono();
- * app.all("/api/fal/proxy", createFalgateHandler({ authorize: (req) => session(req) }));
+ * app.all("/api/fal/proxy/*", createFalgateHandler({ authorize: (request, { c }) => c.get("user") ?? null }));
  */
-export function createFalgateHandler(options: FalgateOptions = {}): FalgateHonoHandler {
-  const handler = createFalgate(options);
-  const base = (globalThis as { process?: { env?: FalgateEnv } }).process?.env ?? {};
-  const extra = options.env;
+export function createFalgateHandler(
+  falgate: Falgate<HonoContext> | FalgateOptions<HonoContext> = {},
+): FalgateHonoHandler {
+  const instance = toFalgate(falgate);
+  // Validates the instance once (a foreign object fails here, not on the first request).
+  bindingOf(instance);
   return async (c) => {
-    let env = layer(base, c.env);
-    if (extra) env = layer(env, extra);
-    return handler(await rawRequest(c), env, executionContext(c));
+    const ctx = executionContext(c);
+    return instance.handle(await rawRequest(c), {
+      env: platformEnv(c.env),
+      context: { c },
+      ...(ctx ? { waitUntil: ctx.waitUntil.bind(ctx) } : {}),
+    });
   };
 }
 
+const processEnv = (globalThis as { process?: { env?: FalgateEnv } }).process?.env;
+const layered = new WeakMap<object, FalgateEnv>();
+
+/**
+ * Hono's `c.env` over `process.env` where there is one (a prototype link: read live, nothing copied per request).
+ * `@hono/node-server` puts its `incoming`/`outgoing` there, not env vars: then `process.env` alone.
+ */
+export function platformEnv(env: unknown): FalgateEnv {
+  if (env === null || typeof env !== "object" || "incoming" in env) return processEnv ?? {};
+  if (processEnv === undefined) return env as FalgateEnv;
+  let both = layered.get(env);
+  if (both === undefined) {
+    both = Object.assign(Object.create(processEnv) as FalgateEnv, env);
+    layered.set(env, both);
+  }
+  return both;
+}
+
 // Hono's getter throws where the runtime gave no context (@hono/node-server, Bun, Deno).
-function executionContext(c: Context): FalgateContext | undefined {
+function executionContext(c: Context): { waitUntil(promise: Promise<unknown>): void } | undefined {
   try {
     return c.executionCtx;
   } catch {
     return undefined;
   }
-}
-
-// A prototype link, not a copy: lookups fall through to the layer below and nothing is cloned per request.
-function layer(below: FalgateEnv, above: unknown): FalgateEnv {
-  if (above === null || typeof above !== "object") return below;
-  return Object.assign(Object.create(below) as FalgateEnv, above);
 }
 
 // A validator or middleware that read the body (`c.req.json()`, `formData()`, `parseBody()`) has consumed the raw
@@ -52,9 +89,14 @@ async function rawRequest(c: Context): Promise<Request> {
   return new Request(raw, { body: await cachedBody(c.req, headers), headers });
 }
 
-// The cached bytes or text are the body as sent. Parsed form data (`c.req.formData()` read first) must be
-// re-encoded, and a rebuilt multipart body has a new boundary, so the content-type follows it.
-async function cachedBody(req: HonoRequest, headers: Headers): Promise<BodyInit> {
+/**
+ * The body a middleware already read, as Hono cached it: the bytes or text as sent, or parsed form data re-encoded
+ * (a rebuilt multipart body has a new boundary, so `headers`' content-type follows it).
+ */
+export async function cachedBody(
+  req: HonoRequest,
+  headers: Headers,
+): Promise<ArrayBuffer | string | Blob | URLSearchParams> {
   const cache = req.bodyCache;
   const sent = (await cache.arrayBuffer) ?? (await cache.text) ?? (await cache.blob);
   if (sent !== undefined) return sent;

@@ -13,7 +13,8 @@ import {
 import { createAdaptorServer } from "@hono/node-server";
 import { type Context, Hono } from "hono";
 import { describe, expect, test, vi } from "vitest";
-import { createFalgateHandler } from "../src/index.js";
+import { createFalgateHandler, type HonoContext } from "../src/index.js";
+import { createFalgateHandler as createNodeHandler } from "../src/node.js";
 
 const PATH = "/api/fal/proxy";
 
@@ -27,6 +28,58 @@ const start: StartHandler = async (options) => {
 
 describeConformance({ name: "Hono on @hono/node-server", start });
 describeFalClient({ name: "Hono on @hono/node-server", start });
+
+/** The same app with `@falgate/hono/node`: falgate reads and writes Node's own objects under Hono. */
+const startNative: StartHandler = async (options) => {
+  const app = new Hono();
+  app.all(`${PATH}/*`, createNodeHandler({ ...options, logger: silentLogger() }));
+  const server = await listen(createAdaptorServer({ fetch: app.fetch }) as Server);
+  return { url: `${server.origin}${PATH}`, close: server.close };
+};
+
+describeConformance({ name: "Hono on @hono/node-server, native (@falgate/hono/node)", start: startNative });
+describeFalClient({ name: "Hono on @hono/node-server, native (@falgate/hono/node)", start: startNative });
+
+describe("@falgate/hono/node", () => {
+  test("hooks get Hono's context (what a middleware set), and a body a middleware read is forwarded as sent", async () => {
+    const mock = await startMockFal();
+    const users: unknown[] = [];
+    const app = new Hono<{ Variables: { user: string } }>();
+    app.use(PATH, async (c, next) => {
+      c.set("user", "alice");
+      await c.req.json(); // a validator that read the body first
+      await next();
+    });
+    app.all(
+      PATH,
+      createNodeHandler({
+        ...conformanceOptions(mock),
+        logger: silentLogger(),
+        authorize: (_request, { c }: HonoContext) => {
+          users.push(c.get("user"));
+          return { id: String(c.get("user")) };
+        },
+      }),
+    );
+    const server = await listen(createAdaptorServer({ fetch: app.fetch }) as Server);
+    try {
+      const body = '{ "prompt": "a cat" }';
+      const sent = await send(`${server.origin}${PATH}`, {
+        method: "POST",
+        headers: { "x-fal-target-url": "https://fal.run/fal-ai/echo", "content-type": "application/json" },
+        body,
+      });
+      expect(sent.status).toBe(200);
+      expect(users).toEqual(["alice"]);
+      const seen = await mock.waitForRequest((r) => r.method === "POST");
+      expect(seen.body?.toString()).toBe(body);
+      expect(seen.headers["content-length"]).toBe(String(Buffer.byteLength(body)));
+    } finally {
+      await server.close();
+      await mock.close();
+    }
+  });
+});
 
 test("FAL_KEY comes from the Hono context's env (Worker bindings)", async () => {
   const mock = await startMockFal();

@@ -1,23 +1,32 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { FalgateOptions } from "@falgate/core";
-import { createNodeFalgate, toNodeHandler } from "@falgate/node";
-import { platformEnv } from "./env.js";
+import type { Falgate, FalgateOptions } from "@falgate/core";
+import { createNodeHandler } from "@falgate/node";
+import type { NextApiRequest, NextApiResponse } from "next";
 
-export type { FalgateOptions } from "@falgate/core";
+export type { Falgate, FalgateOptions, Principal } from "@falgate/core";
 
-/** A Pages Router API route (`NextApiRequest`/`NextApiResponse` extend these Node types). */
-export type FalgateApiHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+/** What hooks receive from a Pages Router API route: Next's own request and response. */
+export interface NextPagesContext {
+  req: NextApiRequest;
+  res: NextApiResponse;
+}
+
+/** A Pages Router API route. */
+export type FalgateApiHandler = (req: NextApiRequest, res: NextApiResponse) => Promise<void>;
 
 /**
- * Creates a Pages Router API route for the fal proxy (Node.js runtime). Responses stream through the Node
- * bridge, so SSE is not buffered. The page must disable Next's body parser with a literal (Next reads it
- * statically): `export const config = { api: { bodyParser: false } };` (a parsed JSON body still works,
- * re-encoded, but binary uploads need the raw stream). Reads `process.env` at request time, with `options.env` on top.
+ * Creates a Pages Router API route for the fal proxy (Node.js runtime), on the native Node binding: bodies stream
+ * both ways (SSE is not buffered). Disable Next's body parser with a literal (Next reads it statically):
+ * `export const config = { api: { bodyParser: false } };` (a parsed JSON body still works, re-encoded, but binary
+ * uploads need the raw stream). The platform env is `process.env`, read at request time.
  * @example
- * // pages/api/fal/proxy.ts
- * export default createFalgateHandler({ authorize });
+ * // pages/api/fal/proxy/[[...path]].ts
+ * export default createFalgateHandler({ authorize: (request, { req }) => userFrom(req.cookies) });
  * export const config = { api: { bodyParser: false, responseLimit: false } };
  */
-export function createFalgateHandler(options: FalgateOptions = {}): FalgateApiHandler {
-  return toNodeHandler(createNodeFalgate({ ...options, env: platformEnv(options.env) }));
+export function createFalgateHandler(
+  falgate: Falgate<NextPagesContext> | FalgateOptions<NextPagesContext> = {},
+): FalgateApiHandler {
+  return createNodeHandler<NextPagesContext, NextApiRequest, NextApiResponse>(falgate, {
+    context: (req, res) => ({ req, res }),
+  });
 }

@@ -23,7 +23,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 const run = promisify(execFile);
 const APP = join(REPO_ROOT, "apps/next-example");
 const NEXT = join(APP, "node_modules/.bin/next");
-const ENV = { ...process.env, NEXT_TELEMETRY_DISABLED: "1", NODE_ENV: "production" };
+const ENV = { ...process.env, NEXT_TELEMETRY_DISABLED: "1", NODE_ENV: "production" as const };
 
 beforeAll(async () => {
   // The example consumes the packages the way users do, from their built `dist/`.

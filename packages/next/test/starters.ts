@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import { toNodeHandler } from "@falgate/node";
-import { listen, type StartHandler, silentLogger } from "@falgate/testkit";
+import { fetchListener, listen, type StartHandler, silentLogger } from "@falgate/testkit";
+import type { NextRequest } from "next/server.js";
 import { createFalgateHandler, type FalgateRouteHandlers } from "../src/index.js";
 import { createFalgateHandler as createPagesHandler } from "../src/pages.js";
 
@@ -38,10 +38,20 @@ export type ApiResolver = {
 export function appRouterStarter(NextRequest: NextRequestClass): StartHandler {
   return async (options) => {
     const route = createFalgateHandler({ ...options, logger: silentLogger() });
-    const dispatch = toNodeHandler(async (request) => {
+    const dispatch = fetchListener(async (request) => {
       const handler = route[request.method as keyof FalgateRouteHandlers];
       if (!handler) return new Response(null, { status: 405 });
-      return handler(new NextRequest(request));
+      // A plain Fetch Request first (node-server's lazy request is not one NextRequest can copy), then the
+      // release's NextRequest: the handler's NextRequest in shape, only their private types differ.
+      const body = request.method === "GET" || request.method === "HEAD" ? null : request.body;
+      const plain = new Request(request.url, {
+        method: request.method,
+        headers: request.headers,
+        body,
+        signal: request.signal,
+        ...(body ? { duplex: "half" } : {}),
+      } as RequestInit);
+      return handler(new NextRequest(plain) as NextRequest);
     });
     const server = await listen(createServer(dispatch));
     return { url: `${server.origin}${PATH}`, close: server.close };

@@ -76,8 +76,9 @@ export function parseCliArgs(argv: readonly string[], env: Env = {}): CliCommand
   const options: ServerOptions = {};
 
   const port = pick(values.port, "FALGATE_PORT", "PORT");
-  options.port = port === undefined ? 3000 : integer("--port", port, 0, 65_535);
-  options.host = pick(values.host, "FALGATE_HOST") ?? "127.0.0.1";
+  if (port !== undefined) options.port = integer("--port", port, 0, 65_535);
+  const host = pick(values.host, "FALGATE_HOST");
+  if (host !== undefined) options.host = host;
   const path = pick(values.path, "FALGATE_PATH");
   if (path !== undefined) {
     if (!path.startsWith("/")) throw new CliError(`--path must start with "/", got ${JSON.stringify(path)}`);

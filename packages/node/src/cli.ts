@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { DEFAULTS } from "@falgate/core";
 import { CLI_HELP, CliError, parseCliArgs } from "./cli-args.js";
 import { startServer } from "./server.js";
 
@@ -23,8 +24,8 @@ async function main(): Promise<void> {
     console.warn("falgate: FAL_KEY is not set; every proxied call will answer 500 missing_credentials.");
   }
 
-  const running = await startServer({ ...options, env });
-  console.log(`falgate: proxy listening on ${running.url}${options.path ?? "/api/fal/proxy"}`);
+  const running = await startServer(options);
+  console.log(`falgate: proxy listening on ${running.url}${options.path ?? DEFAULTS.path}`);
   if (options.upstream) console.log(`falgate: fal traffic goes to ${options.upstream}`);
 
   let signals = 0;

@@ -1,68 +1,104 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import {
-  createFalgate,
-  errorResponse,
-  type FalgateEnv,
-  FalgateError,
-  type FalgateHandler,
-  type FalgateOptions,
-} from "@falgate/core";
-import { type BodyState, convertRequest, type NodeRequestOptions } from "./request.js";
-import { writeWebResponse } from "./response.js";
-import { createUndiciFetch } from "./transport.js";
+import { createFalgate, type Falgate, type FalgateOptions } from "@falgate/core";
+import { bindingOf, errorReply, type Settings, toFalgate } from "@falgate/core/binding";
+import { Agent, type Dispatcher } from "undici";
+import { forwardNode } from "./forward.js";
+import { clientAddress, NodeInput, type ParsedIncomingMessage } from "./input.js";
+import { writeReply } from "./reply.js";
 
-/** Options of {@link toNodeHandler}. */
-export interface NodeHandlerOptions extends NodeRequestOptions {
-  /** Env passed to the handler on every request. @default undefined (the handler's own env) */
-  env?: FalgateEnv;
+/** The framework context the plain Node binding hands to hooks: the request and response themselves. */
+export interface NodeContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+}
+
+/** A Node `(req, res)` listener; the promise resolves when the answer is over and never rejects. */
+export type NodeHandler<
+  Req extends IncomingMessage = IncomingMessage,
+  Res extends ServerResponse = ServerResponse,
+> = (req: Req, res: Res) => Promise<void>;
+
+/** Options of {@link createNodeHandler}. */
+export interface NodeHandlerOptions<
+  C extends object,
+  Req extends IncomingMessage,
+  Res extends ServerResponse,
+> {
+  /** The framework context hooks receive (e.g. Express's `{ req, res }` with its own types). @default { req, res } */
+  context?: (req: Req, res: Res) => C;
+  /** The undici dispatcher that reaches fal. @default one keep-alive `Agent` per instance (`timeouts.connect` applied) */
+  dispatcher?: Dispatcher;
+  /** A body the framework kept after consuming the request stream itself (e.g. Hono's body cache). */
+  keptBody?: (req: Req) => Uint8Array | null | undefined;
+}
+
+const agents = new WeakMap<object, Agent>();
+
+/** The keep-alive connection pool of an instance, created on first use and shared by its bindings. */
+export function dispatcherFor(settings: Settings<object>): Agent {
+  let agent = agents.get(settings);
+  if (!agent) {
+    agent = new Agent({
+      connect: { timeout: settings.timeouts.connect || 2_147_483_647 },
+      keepAliveTimeout: 4_000,
+      pipelining: 1,
+      // Per-request timeouts come from the plan; these only bound requests sent outside it.
+      headersTimeout: 0,
+      bodyTimeout: 0,
+    });
+    agents.set(settings, agent);
+  }
+  return agent;
+}
+
+/** Closes the connection pool of an instance (the standalone server does this when it stops). */
+export async function closeDispatcher(falgate: Falgate<never>): Promise<void> {
+  const settings = bindingOf(falgate).settings as object;
+  const agent = agents.get(settings);
+  agents.delete(settings);
+  await agent?.close();
 }
 
 /**
- * Turns a falgate handler into a Node `(req, res)` listener: `IncomingMessage` → `Request` → handler →
- * `ServerResponse`. A throw becomes the JSON error response; the returned promise never rejects.
+ * The falgate binding for Node's `http` module: the core decides, this moves the bytes natively (undici and Node
+ * streams end to end; no Web `Request`/`Response` unless a hook reads its `Request`). `process.env` is the platform
+ * env, read live; `options.env` is layered over it. Takes an instance (shared with `attachTunnel`) or options.
  * @example
- * http.createServer(toNodeHandler(createNodeFalgate())).listen(3000);
+ * const falgate = createFalgate({ authorize: (request, { req }) => userOf(req) });
+ * http.createServer(createNodeHandler(falgate)).listen(3000);
  */
-export function toNodeHandler(
-  handler: FalgateHandler,
-  options: NodeHandlerOptions = {},
-): (req: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const { env, ...requestOptions } = options;
+export function createNodeHandler<
+  C extends object = NodeContext,
+  Req extends IncomingMessage = IncomingMessage,
+  Res extends ServerResponse = ServerResponse,
+>(
+  falgate: Falgate<C> | FalgateOptions<C>,
+  options: NodeHandlerOptions<C, Req, Res> = {},
+): NodeHandler<Req, Res> {
+  const instance = toFalgate(falgate);
+  const { settings, decide } = bindingOf(instance);
+  const dispatcher = options.dispatcher ?? dispatcherFor(settings as Settings<object>);
+  const context = options.context ?? ((req: Req, res: Res) => ({ req, res }) as unknown as C);
+  const { keptBody } = options;
+  const { trustProxy } = settings;
+
   return async function falgateNodeHandler(req, res) {
-    let response: Response;
-    let body: BodyState | undefined;
     try {
-      const converted = convertRequest(req, res, requestOptions);
-      body = converted.body;
-      response = await handler(converted.request, env);
+      const input = new NodeInput(req as ParsedIncomingMessage, trustProxy, keptBody?.(req));
+      const decision = await decide(input, {
+        env: process.env,
+        context: context(req, res),
+        ip: clientAddress(req, trustProxy),
+      });
+      if (decision.kind === "reply") return await writeReply(res, decision.reply);
+      return await forwardNode(decision.plan, req, res, input.parsed, dispatcher);
     } catch (error) {
-      response = errorResponse(error);
+      // Only a bug gets here (decide never rejects): answer 500 if nothing was sent, and log it.
+      settings.logger.error("unexpected error in the Node binding", {
+        error: error instanceof Error ? `${error.name}: ${error.message.slice(0, 300)}` : typeof error,
+      });
+      if (!res.headersSent) await writeReply(res, errorReply(error));
+      else res.destroy();
     }
-    if (body?.tooLarge && response.status !== 413) {
-      // Our body cap failed the upstream request; whatever the transport made of that, the cause is a 413.
-      await response.body?.cancel().catch(() => undefined);
-      response = errorResponse(
-        new FalgateError(
-          "payload_too_large",
-          `Request body exceeds the ${requestOptions.maxBodySize} byte limit of this server.`,
-        ),
-      );
-    }
-    await writeWebResponse(res, response);
   };
-}
-
-let sharedFetch: ReturnType<typeof createUndiciFetch> | undefined;
-
-/**
- * `createFalgate` with Node defaults: `env` is `process.env` (read when this is called, not at import) and
- * the transport is a shared {@link createUndiciFetch} connection pool. Every option can still be overridden.
- * @example
- * const proxy = createNodeFalgate({ allowedEndpoints: ["fal-ai/flux/*"] });
- * http.createServer(toNodeHandler(proxy)).listen(3000);
- */
-export function createNodeFalgate(options: FalgateOptions = {}): FalgateHandler {
-  sharedFetch ??= options.fetch ? undefined : createUndiciFetch();
-  const fetch = options.fetch ?? sharedFetch!;
-  return createFalgate({ ...options, env: options.env ?? process.env, fetch });
 }

@@ -1,8 +1,18 @@
+// The app-facing API of @falgate/node: the Node binding, the realtime tunnel, the standalone server.
 export { type CliCommand, CliError, parseCliArgs } from "./cli-args.js";
-export { createNodeFalgate, type NodeHandlerOptions, toNodeHandler } from "./handler.js";
-export { type NodeRequestOptions, toWebRequest } from "./request.js";
-export { writeWebResponse } from "./response.js";
-export { type RunningServer, type ServerOptions, startServer } from "./server.js";
+export {
+  closeDispatcher,
+  createNodeHandler,
+  type NodeContext,
+  type NodeHandler,
+  type NodeHandlerOptions,
+} from "./handler.js";
+export {
+  type ListenOptions,
+  type RunningServer,
+  SERVER_DEFAULTS,
+  type ServerOptions,
+  startServer,
+} from "./server.js";
 export { createUndiciFetch, type UndiciFetch, type UndiciFetchOptions } from "./transport.js";
-// Realtime WebSocket binding: src/tunnel.ts is owned by the tunnel engineer.
-export * from "./tunnel.js";
+export { attachTunnel, createTunnel, type NodeTunnel, type TunnelSnapshot } from "./tunnel.js";

@@ -4,27 +4,26 @@ import type { Server as HttpsServer } from "node:https";
 import type { Server as NetServer } from "node:net";
 import type { Duplex } from "node:stream";
 import {
+  createFalgate,
+  type Falgate,
+  FalgateError,
+  type FalgateOptions,
+  type TunnelInfo,
+} from "@falgate/core";
+import {
+  bindingOf,
   CloseCode,
   createRelay,
-  createTunnelGate,
   errorResponse,
-  type FalgateEnv,
-  FalgateError,
-  type RealtimeOptions,
   type Relay,
   type RelayPeer,
   refusalFor,
-  type TunnelInfo,
+  type TunnelDecision,
   type TunnelRefusal,
+  toFalgate,
   upgradeOnly,
-} from "@falgate/core";
+} from "@falgate/core/binding";
 import { WebSocket, WebSocketServer } from "ws";
-
-/** Options of the Node tunnel: falgate's options (`tokens`, `tunnel`, `allowedOrigins`, `upstream`...). */
-export interface NodeTunnelOptions extends RealtimeOptions {
-  /** Environment for the fal key and `FALGATE_TOKEN_SECRET`. @default process.env (read when the tunnel is created) */
-  env?: FalgateEnv;
-}
 
 /** A snapshot of one open tunnel. */
 export interface TunnelSnapshot extends TunnelInfo {
@@ -73,15 +72,16 @@ interface Tunnel {
 }
 
 /**
- * Creates the tunnel: authenticate first (`decide`), then upgrade with `ws` (`noServer`), then relay
- * byte for byte with back-pressure, keep-alive and cleanup of every socket and timer.
+ * Creates the tunnel of an instance (or of options, for a tunnel-only server): authenticate first (the gate's
+ * `decide`), then upgrade with `ws` (`noServer`), then relay byte for byte with back-pressure, keep-alive and
+ * cleanup of every socket and timer. `process.env` is the platform env, read live.
  * @example
- * const tunnel = createTunnel({ tokens: { secret }, allowedEndpoints: ["fal-ai/fast-lcm-diffusion"] });
+ * const tunnel = createTunnel(falgate);
  * server.on("upgrade", (req, socket, head) => { if (!tunnel.handleUpgrade(req, socket, head)) socket.destroy(); });
  */
-export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
-  const gate = createTunnelGate(options);
-  const env = options.env ?? process.env;
+export function createTunnel(falgate: Falgate<never> | FalgateOptions = {}): NodeTunnel {
+  const instance = toFalgate(falgate);
+  const gate = bindingOf(instance).tunnel;
   const { limits, logger } = gate;
   const wss = new WebSocketServer({
     noServer: true,
@@ -148,7 +148,7 @@ export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
       socket.off("error", onSocketError);
     };
     gate
-      .decide(toRequest(req, url), env)
+      .decide(toRequest(req, url), process.env)
       .then(async (decision) => {
         if (decision.action === "pass") {
           settle();
@@ -176,7 +176,7 @@ export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
           settle();
           if (decision.action === "refuse") return refuse(client, decision.refusal);
           try {
-            open(client, { principal: decision.principal, app: decision.app }, decision.upstream, release);
+            open(client, decision);
           } catch (error) {
             // e.g. `ws` refusing the upstream URL: nothing was tracked yet, so give the slot back here.
             release();
@@ -201,14 +201,10 @@ export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
     client.close(code, reason);
   }
 
-  function open(
-    clientWs: WebSocket,
-    info: TunnelInfo,
-    target: { url: string; headers: Record<string, string> },
-    release: () => void,
-  ): void {
-    const upstreamWs = new WebSocket(target.url, {
-      headers: target.headers,
+  function open(clientWs: WebSocket, decision: Extract<TunnelDecision, { action: "connect" }>): void {
+    const info: TunnelInfo = { principal: decision.principal, app: decision.app };
+    const upstreamWs = new WebSocket(decision.upstream.url, {
+      headers: decision.upstream.headers,
       perMessageDeflate: false,
       maxPayload: limits.maxPayload,
       handshakeTimeout: limits.connectTimeout,
@@ -225,10 +221,7 @@ export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
       size: (m) => m.data.length,
       client: peer(client, upstream, limits.highWaterMark),
       upstream: peer(upstream, client, limits.highWaterMark),
-      onEnd: (end) => {
-        release();
-        callHook(() => limits.onEnd?.({ ...info, ...end }));
-      },
+      onEnd: (end) => decision.ended(end),
     });
     const tunnel: Tunnel = { info, relay, client, upstream, done };
     tunnels.add(tunnel);
@@ -259,7 +252,7 @@ export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
 
     upstreamWs.on("open", () => {
       relay.upstreamOpened();
-      callHook(() => limits.onOpen?.(info));
+      decision.opened();
     });
     upstreamWs.on("message", (data: Buffer, binary: boolean) => {
       upstream.alive = true;
@@ -333,22 +326,10 @@ export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
     wss.close();
   }
 
-  function callHook(run: () => void): void {
-    try {
-      run();
-    } catch (error) {
-      logError("tunnel hook failed", error, error instanceof Error ? error.message : String(error));
-    }
-  }
-
   /** Logs without ever throwing (a logger that throws must not take the upgrade path down). */
-  function logError(
-    message: string,
-    error: unknown,
-    detail = error instanceof Error ? error.name : typeof error,
-  ): void {
+  function logError(message: string, error: unknown): void {
     try {
-      logger.error(message, { error: detail });
+      logger.error(message, { error: error instanceof Error ? error.name : typeof error });
     } catch {
       // Nothing left to tell.
     }
@@ -360,10 +341,14 @@ export function createTunnel(options: NodeTunnelOptions = {}): NodeTunnel {
  * server). Upgrades outside the mount are left to other listeners, or answered 404 when there are none.
  * @example
  * const server = app.listen(3000);
- * attachTunnel(server, { tokens: { secret: process.env.FALGATE_TOKEN_SECRET } });
+ * attachTunnel(server, falgate); // the instance the HTTP handler uses
+
  */
-export function attachTunnel(server: Server | HttpsServer, options: NodeTunnelOptions = {}): NodeTunnel {
-  const tunnel = createTunnel(options);
+export function attachTunnel(
+  server: Server | HttpsServer,
+  falgate: Falgate<never> | FalgateOptions = {},
+): NodeTunnel {
+  const tunnel = createTunnel(falgate);
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (tunnel.handleUpgrade(req, socket, head)) return;
     if (server.listenerCount("upgrade") === 1) rejectRaw(socket, 404);

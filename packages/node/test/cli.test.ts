@@ -4,7 +4,8 @@ import { CliError, parseCliArgs } from "../src/index.js";
 
 describe("parseCliArgs", () => {
   it("has safe defaults", () => {
-    expect(parseCliArgs([], {})).toEqual({ kind: "serve", options: { port: 3000, host: "127.0.0.1" } });
+    // Nothing given: the server's own defaults apply (SERVER_DEFAULTS: 127.0.0.1:3000, never all interfaces).
+    expect(parseCliArgs([], {})).toEqual({ kind: "serve", options: {} });
   });
 
   it("reads every flag", () => {

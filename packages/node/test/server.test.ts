@@ -197,10 +197,11 @@ describe("startServer", () => {
     await fal.close();
   });
 
-  it("decodes a gzipped upstream answer and drops its content-encoding", async () => {
+  it("relays a compressed answer byte for byte when the client accepts it, and asks for none otherwise", async () => {
     const json = JSON.stringify({ images: [], pad: "y".repeat(4000) });
     const gz = zlib.gzipSync(json);
-    const fal = await fakeFal((_req, res) => {
+    const fal = await fakeFal((req, res) => {
+      if (!String(req.headers["accept-encoding"] ?? "").includes("gzip")) return void res.end(json);
       res.writeHead(200, {
         "content-type": "application/json",
         "content-encoding": "gzip",
@@ -209,9 +210,16 @@ describe("startServer", () => {
       res.end(gz);
     });
     const { proxy } = await proxyServer({ upstream: fal.url });
-    const res = await send(proxy, { headers: target("/fal-ai/flux/dev") });
-    expect(res.headers["content-encoding"]).toBeUndefined();
-    expect(res.text).toBe(json);
+    const gzipped = await send(proxy, {
+      headers: { ...target("/fal-ai/flux/dev"), "accept-encoding": "gzip" },
+    });
+    expect(gzipped.headers["content-encoding"]).toBe("gzip");
+    expect(gzipped.headers["content-length"]).toBe(String(gz.length));
+    expect(gzipped.body.equals(gz)).toBe(true);
+    const plain = await send(proxy, { headers: target("/fal-ai/flux/dev") });
+    expect(fal.seen.at(-1)?.headers["accept-encoding"]).toBeUndefined();
+    expect(plain.headers["content-encoding"]).toBeUndefined();
+    expect(plain.text).toBe(json);
   });
 
   describe("graceful shutdown", () => {

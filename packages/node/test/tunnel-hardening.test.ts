@@ -1,10 +1,11 @@
 import { createServer, type Server } from "node:http";
 import { type AddressInfo, connect } from "node:net";
+import type { FalgateOptions as NodeTunnelOptions } from "@falgate/core";
 import { createTokenIssuer } from "@falgate/core";
 import { type MockFal, startMockFal } from "@falgate/mock-fal";
 import { afterAll, afterEach, beforeAll, describe, expect, test, vi } from "vitest";
 import { WebSocket, WebSocketServer } from "ws";
-import { attachTunnel, type NodeTunnel, type NodeTunnelOptions } from "../src/tunnel.js";
+import { attachTunnel, type NodeTunnel } from "../src/tunnel.js";
 
 // `new WebSocket()` toward this host throws synchronously, as ws does for a URL it refuses (e.g. one with a
 // fragment): the tunnel must survive it whatever the gate lets through.

@@ -1,20 +1,11 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { createFalClient } from "@fal-ai/client";
-import {
-  compileEndpointPolicy,
-  createTokenIssuerResolver,
-  errorResponse,
-  FalgateError,
-  handleTokenRoute,
-  isTokenRoute,
-  type Logger,
-} from "@falgate/core";
-import { type MockFal, startMockFal, UPSTREAM_HOST_HEADER } from "@falgate/mock-fal";
+import { createFalgate, type Logger } from "@falgate/core";
+import { type MockFal, startMockFal } from "@falgate/mock-fal";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket as NodeWebSocket } from "ws";
-import { toWebRequest } from "../src/request.js";
-import { writeWebResponse } from "../src/response.js";
+import { createNodeHandler } from "../src/handler.js";
 import { attachTunnel, type NodeTunnel } from "../src/tunnel.js";
 
 /*
@@ -54,46 +45,27 @@ const originalWebSocket = (globalThis as { WebSocket?: unknown }).WebSocket;
 beforeAll(async () => {
   (globalThis as { WebSocket?: unknown }).WebSocket = RewritingWebSocket;
   mock = await startMockFal();
-  const endpoints = compileEndpointPolicy([`${APP}`, "fal-ai/echo/*"]);
-  const issuerFor = createTokenIssuerResolver({});
-  const env = { FALGATE_TOKEN_SECRET: SECRET };
-
-  // A minimal app server: falgate's token route on POST /api/fal/proxy/token, the tunnel on upgrades.
-  server = createServer(async (req, res) => {
-    const request = toWebRequest(req, res);
-    let response: Response;
-    try {
-      if (!isTokenRoute(request)) throw new FalgateError("not_found", "Not here.");
-      const peek = request.clone();
-      tokenCalls.push((await peek.json()) as { app: unknown; type: unknown });
-      response = await handleTokenRoute(request, {
-        principal: { id: "user-1" },
-        endpoints,
-        issuer: issuerFor(env),
-        forwardFalToken: (body) =>
-          fetch(`${mock.url}/tokens/`, {
-            method: "POST",
-            headers: {
-              "content-type": "application/json",
-              authorization: `Key ${mock.key}`,
-              [UPSTREAM_HOST_HEADER]: "rest.fal.ai",
-            },
-            body,
-          }),
-      });
-    } catch (error) {
-      response = errorResponse(error);
-    }
-    await writeWebResponse(res, response);
-  });
-  tunnel = attachTunnel(server, {
+  // One instance for the app: the token route (POST /api/fal/proxy/token) and the tunnel (upgrades) share it.
+  const falgate = createFalgate({
     credentials: mock.key,
     upstream: mock.url,
-    allowedEndpoints: [APP],
-    tokens: {},
-    env,
+    allowedEndpoints: [APP, "fal-ai/echo/*"],
+    authorize: () => ({ id: "user-1" }),
+    env: { FALGATE_TOKEN_SECRET: SECRET },
     logger: silent,
+    observers: [
+      (event) => {
+        if (event.type !== "call.end" || event.call.route !== "token") return;
+        // A fal token is forwarded to fal; a falgate token is answered by falgate itself.
+        tokenCalls.push({
+          app: event.call.endpointId,
+          type: event.end.decision === "forwarded" ? "fal" : "falgate",
+        });
+      },
+    ],
   });
+  server = createServer(createNodeHandler(falgate));
+  tunnel = attachTunnel(server, falgate);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });

@@ -1,11 +1,12 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import { type AddressInfo, connect, type Socket } from "node:net";
+import type { FalgateOptions as NodeTunnelOptions } from "@falgate/core";
 import { createTokenIssuer, type Logger, type RelayEndInfo, type TunnelInfo } from "@falgate/core";
 import { type MockFal, startMockFal } from "@falgate/mock-fal";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
-import { attachTunnel, type NodeTunnel, type NodeTunnelOptions } from "../src/tunnel.js";
+import { attachTunnel, type NodeTunnel } from "../src/tunnel.js";
 
 const SECRET = "tunnel-test-secret-of-at-least-32-bytes";
 const ECHO = "fal-ai/echo/realtime";

@@ -4,7 +4,7 @@ import { type RunningServer, startServer } from "@falgate/node";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { createRedisReplayStore, createRedisTunnelCounter } from "../src/index.js";
+import { createRedisStore } from "../src/index.js";
 import { startRedis } from "./redis-server.js";
 
 const SECRET = "s".repeat(32);
@@ -68,8 +68,9 @@ describe("two falgate instances sharing Redis", () => {
         credentials: mock.key,
         allowUnauthenticated: true,
         logger: silent,
-        tokens: { secret: SECRET, replayStore: createRedisReplayStore(client) },
-        tunnel: { maxPerPrincipal: 1, counter: createRedisTunnelCounter(client) },
+        store: createRedisStore(client),
+        tokens: { secret: SECRET },
+        tunnel: { maxPerPrincipal: 1 },
       });
       cleanups.push(() => server.close());
       servers.push(server);
@@ -101,8 +102,7 @@ describe("two falgate instances sharing Redis", () => {
     await first.closed;
     const observer = new Redis({ path: redis.socket });
     cleanups.push(() => observer.disconnect());
-    const counter = createRedisTunnelCounter(observer);
-    await expect.poll(() => counter.count("anonymous")).toBe(0);
+    await expect.poll(() => createRedisStore(observer).slots("tunnel:anonymous")).toBe(0);
     const third = open(a, await token(a));
     await third.opened;
     const again = new Promise<string>((resolve) => third.ws.once("message", (data) => resolve(String(data))));

@@ -1,12 +1,7 @@
 import { Redis } from "ioredis";
 import { createClient } from "redis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import {
-  createRedisReplayStore,
-  createRedisTunnelCounter,
-  fromNodeRedis,
-  type RedisEvalClient,
-} from "../src/index.js";
+import { createRedisStore, fromNodeRedis, type RedisEvalClient } from "../src/index.js";
 import { startRedis, type TestRedis } from "./redis-server.js";
 
 let server: TestRedis;
@@ -30,118 +25,60 @@ afterAll(async () => {
   await server?.close();
 });
 
-const inAMinute = () => Date.now() + 60_000;
-
-describe("createRedisReplayStore", () => {
-  it("accepts a jti once across two instances", async () => {
-    const storeA = createRedisReplayStore(a);
-    const storeB = createRedisReplayStore(b);
-    expect(await storeB.consume("jti-1", inAMinute())).toBe(true);
-    expect(await storeA.consume("jti-1", inAMinute())).toBe(false);
-    expect(await storeB.consume("jti-1", inAMinute())).toBe(false);
-    expect(await storeA.consume("jti-2", inAMinute())).toBe(true);
-    expect(await a.get("falgate:jti:jti-1")).toBe("1");
+describe("createRedisStore: replay ids (addOnce)", () => {
+  it("accepts an id once across two instances, and forgets it after its ttl (Redis's own expiry)", async () => {
+    const [one, two] = [createRedisStore(a), createRedisStore(b)];
+    expect(await one.addOnce("jti:x", 200)).toBe(true);
+    expect(await two.addOnce("jti:x", 200)).toBe(false);
+    const ttl = Number(await a.pttl("falgate:jti:x"));
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(200);
+    await expect.poll(() => a.exists("falgate:jti:x"), { interval: 50 }).toBe(0);
+    expect(await two.addOnce("jti:x", 200)).toBe(true);
   });
 
-  it("lets Redis forget the id when the token expires (relative PX), never sooner than a second from now", async () => {
-    const store = createRedisReplayStore(a, { prefix: "t:" });
-    expect(await store.consume("x", Date.now() + 30_000)).toBe(true);
-    const ttl = Number(await a.pttl("t:x"));
-    expect(ttl).toBeGreaterThan(28_000);
-    expect(ttl).toBeLessThanOrEqual(30_000);
-    // A past expiresAt still remembers the id briefly, so it cannot be replayed at the edge.
-    expect(await store.consume("past", Date.now() - 10_000)).toBe(true);
-    expect(await store.consume("past", Date.now() - 10_000)).toBe(false);
-    expect(Number(await a.pttl("t:past"))).toBeGreaterThan(0);
-  });
-
-  it("does not depend on Redis's clock agreeing with the app's: a skewed app clock cannot reopen a replay", async () => {
-    // The app's clock runs 10 minutes behind Redis's: an absolute expiry (PXAT) would already be past for Redis.
-    const behind = () => Date.now() - 600_000;
-    const store = createRedisReplayStore(a, { prefix: "skew:", now: behind });
-    expect(await store.consume("y", behind() + 30_000)).toBe(true);
-    expect(await store.consume("y", behind() + 30_000)).toBe(false);
-    expect(Number(await a.pttl("skew:y"))).toBeGreaterThan(28_000);
-  });
-
-  it("forgets an expired id: the key is gone once the token has expired", async () => {
-    const store = createRedisReplayStore(a);
-    expect(await store.consume("short", Date.now())).toBe(true); // remembered for the minimum second
-    await expect.poll(() => a.exists("falgate:jti:short"), { timeout: 5_000 }).toBe(0);
-    expect(await store.consume("short", inAMinute())).toBe(true);
-  });
-
-  it("gives exactly one true to 50 parallel consumes of the same jti", async () => {
-    const stores = [createRedisReplayStore(a), createRedisReplayStore(b)];
+  it("gives exactly one true to 50 parallel adds of the same id", async () => {
+    const stores = [createRedisStore(a), createRedisStore(b)];
     const results = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => stores[i % 2]!.consume("race", inAMinute())),
+      Array.from({ length: 50 }, (_, i) => stores[i % 2]!.addOnce("jti:race", 60_000)),
     );
     expect(results.filter(Boolean)).toHaveLength(1);
   });
-
-  it("fails closed: rejects when Redis does not answer", async () => {
-    const dead = new Redis({ path: `${server.socket}.missing`, lazyConnect: true });
-    dead.on("error", () => {});
-    cleanups.push(() => dead.disconnect());
-    const store = createRedisReplayStore(dead, { timeoutMs: 200 });
-    await expect(store.consume("jti", inAMinute())).rejects.toThrow(/timed out/);
-  });
-
-  it("fails closed: rejects on a Redis error", async () => {
-    const broken: RedisEvalClient = { eval: () => Promise.reject(new Error("READONLY")) };
-    await expect(createRedisReplayStore(broken).consume("jti", inAMinute())).rejects.toThrow("READONLY");
-  });
-
-  it("refuses a client without eval at construction", () => {
-    expect(() => createRedisReplayStore({} as RedisEvalClient)).toThrow(/eval/);
-    expect(() => createRedisReplayStore(a, { timeoutMs: 0 })).toThrow(/timeoutMs/);
-  });
 });
 
-describe("createRedisTunnelCounter", () => {
-  it("caps a principal across two instances; release frees a slot", async () => {
-    const counterA = createRedisTunnelCounter(a);
-    const counterB = createRedisTunnelCounter(b);
-    expect(await counterA.acquire("alice", 2)).toBe(true);
-    expect(await counterB.acquire("alice", 2)).toBe(true);
-    expect(await counterA.acquire("alice", 2)).toBe(false);
-    expect(await counterB.acquire("alice", 2)).toBe(false);
-    expect(await counterB.acquire("bob", 2)).toBe(true);
-    expect(await counterA.count("alice")).toBe(2);
-    await counterA.release("alice");
-    expect(await counterB.acquire("alice", 2)).toBe(true);
-    expect(await counterB.count("alice")).toBe(2);
+describe("createRedisStore: slots", () => {
+  it("caps a key across two instances; release frees a slot; renew moves a deadline", async () => {
+    const [one, two] = [createRedisStore(a), createRedisStore(b)];
+    expect(await one.acquire("tunnel:p", "s1", 2, 60_000)).toBe(true);
+    expect(await two.acquire("tunnel:p", "s2", 2, 60_000)).toBe(true);
+    expect(await two.acquire("tunnel:p", "s3", 2, 60_000)).toBe(false);
+    // Taking a slot one already holds is not a second slot.
+    expect(await one.acquire("tunnel:p", "s1", 2, 60_000)).toBe(true);
+    await one.release("tunnel:p", "s1");
+    expect(await two.slots("tunnel:p")).toBe(1);
+    expect(await two.renew("tunnel:p", "s2", 60_000)).toBe(true);
+    expect(await two.renew("tunnel:p", "gone", 60_000)).toBe(false);
+    await two.release("tunnel:p", "s2");
+    // The last member gone, the key is gone: idle principals cost nothing.
+    expect(await a.exists("falgate:tunnel:p")).toBe(0);
   });
 
   it("gives exactly 5 of 100 parallel acquires with limit 5", async () => {
-    const counters = [createRedisTunnelCounter(a), createRedisTunnelCounter(b)];
+    const stores = [createRedisStore(a), createRedisStore(b)];
     const results = await Promise.all(
-      Array.from({ length: 100 }, (_, i) => counters[i % 2]!.acquire("p", 5)),
+      Array.from({ length: 100 }, (_, i) => stores[i % 2]!.acquire("k", `slot-${i}`, 5, 60_000)),
     );
     expect(results.filter(Boolean)).toHaveLength(5);
-    expect(await counters[0]!.count("p")).toBe(5);
+    expect(await stores[0]!.slots("k")).toBe(5);
   });
 
-  it("never goes below zero and deletes the key at zero", async () => {
-    const counter = createRedisTunnelCounter(a, { prefix: "c:" });
-    expect(await counter.acquire("p", 1)).toBe(true);
-    await counter.release("p");
-    await counter.release("p");
-    expect(await a.exists("c:p")).toBe(0);
-    expect(await counter.acquire("p", 1)).toBe(true);
-    expect(await counter.acquire("p", 1)).toBe(false);
-  });
-
-  it("frees a slot whose holder vanished at its deadline, even while the principal stays active", async () => {
-    const vanished = createRedisTunnelCounter(a, { ttlMs: 300 });
-    const live = createRedisTunnelCounter(b, { ttlMs: 60_000 });
-    expect(await vanished.acquire("p", 2)).toBe(true); // never released
-    // Acquires keep the key alive; the leaked slot still expires on its own deadline.
-    expect(await live.acquire("p", 2)).toBe(true);
-    expect(await live.acquire("p", 2)).toBe(false);
-    await expect.poll(() => live.count("p")).toBe(1);
-    expect(await live.acquire("p", 2)).toBe(true);
-    expect(await live.acquire("p", 2)).toBe(false);
+  it("frees a slot whose holder vanished at its deadline, even while the key stays active", async () => {
+    const store = createRedisStore(a);
+    expect(await store.acquire("p", "vanished", 2, 300)).toBe(true); // never released
+    expect(await store.acquire("p", "live-1", 2, 60_000)).toBe(true);
+    expect(await store.acquire("p", "live-2", 2, 60_000)).toBe(false);
+    await expect.poll(() => store.slots("p")).toBe(1);
+    expect(await store.acquire("p", "live-2", 2, 60_000)).toBe(true);
   });
 
   it("leaks no slot when acquires time out while Redis stalls", async () => {
@@ -150,40 +87,55 @@ describe("createRedisTunnelCounter", () => {
     cleanups.push(() => stalled.close());
     cleanups.push(() => client.disconnect());
     cleanups.push(() => stalled.resume());
-    const counter = createRedisTunnelCounter(client, { timeoutMs: 100 });
-    expect(await counter.acquire("p", 2)).toBe(true);
-    await counter.release("p");
+    const store = createRedisStore(client, { timeoutMs: 100 });
     stalled.pause();
     for (let i = 0; i < 3; i++) {
-      await expect(counter.acquire("p", 2)).rejects.toThrow(/timed out/);
+      await expect(store.acquire("p", `s${i}`, 2, 60_000)).rejects.toThrow(/timed out/);
     }
     stalled.resume();
     // The queued scripts run once Redis is back, and each slot they took is given back.
-    await expect.poll(() => counter.count("p")).toBe(0);
-    expect(await counter.acquire("p", 2)).toBe(true);
-    expect(await counter.acquire("p", 2)).toBe(true);
-    expect(await counter.acquire("p", 2)).toBe(false);
+    await expect.poll(() => store.slots("p")).toBe(0);
+    expect(await store.acquire("p", "x", 2, 60_000)).toBe(true);
+  });
+});
+
+describe("createRedisStore: rate windows and totals", () => {
+  it("admits exactly `limit` of 60 parallel hits across two instances, then says how long to wait", async () => {
+    const stores = [createRedisStore(a), createRedisStore(b)];
+    const results = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => stores[i % 2]!.hit("rate:p", 10, 60_000, 1)),
+    );
+    expect(results.filter((r) => r.allowed)).toHaveLength(10);
+    const refused = results.find((r) => !r.allowed)!;
+    expect(refused.remaining).toBe(0);
+    expect(refused.resetMs).toBeGreaterThan(0);
+    expect(refused.resetMs).toBeLessThanOrEqual(120_000);
+    // cost 0 reads without counting.
+    expect(await stores[0]!.hit("rate:p", 10, 60_000, 0)).toMatchObject({ allowed: true, remaining: 0 });
   });
 
-  it("sets a TTL so a crashed instance's slots free up", async () => {
-    const counter = createRedisTunnelCounter(a, { ttlMs: 60_000 });
-    await counter.acquire("p", 3);
-    const ttl = Number(await a.pttl("falgate:tunnels:p"));
-    expect(ttl).toBeGreaterThan(0);
-    expect(ttl).toBeLessThanOrEqual(60_000);
-    const short = createRedisTunnelCounter(a, { ttlMs: 50 });
-    await short.acquire("q", 1);
-    await expect.poll(() => a.exists("falgate:tunnels:q")).toBe(0);
-    expect(await short.acquire("q", 1)).toBe(true);
+  it("adds up a total (fractions too) that starts over after its period", async () => {
+    const [one, two] = [createRedisStore(a), createRedisStore(b)];
+    expect(await one.add("spend:p", 1.5, 300)).toBe(1.5);
+    expect(await two.add("spend:p", 2, 300)).toBe(3.5);
+    expect(await one.total("spend:p")).toBe(3.5);
+    await expect.poll(() => one.total("spend:p")).toBe(0);
   });
+});
 
-  it("fails closed: acquire rejects when Redis does not answer", async () => {
+describe("failures", () => {
+  it("rejects (never hangs) when Redis does not answer; rejects on a Redis error", async () => {
     const dead = new Redis({ path: `${server.socket}.missing`, lazyConnect: true });
     dead.on("error", () => {});
     cleanups.push(() => dead.disconnect());
-    await expect(createRedisTunnelCounter(dead, { timeoutMs: 200 }).acquire("p", 1)).rejects.toThrow(
-      /timed out/,
-    );
+    await expect(createRedisStore(dead, { timeoutMs: 200 }).addOnce("x", 1000)).rejects.toThrow(/timed out/);
+    const broken: RedisEvalClient = { eval: async () => Promise.reject(new Error("NOSCRIPT boom")) };
+    await expect(createRedisStore(broken).acquire("k", "s", 1, 1000)).rejects.toThrow(/boom/);
+  });
+
+  it("refuses a client without eval and a bad timeout at construction", () => {
+    expect(() => createRedisStore({} as RedisEvalClient)).toThrow(/eval/);
+    expect(() => createRedisStore(a, { timeoutMs: 0 })).toThrow(/timeoutMs/);
   });
 });
 
@@ -192,14 +144,12 @@ describe("fromNodeRedis", () => {
     const client = createClient({ socket: { path: server.socket, tls: false } });
     await client.connect();
     cleanups.push(() => client.close());
-    const nodeStore = createRedisReplayStore(fromNodeRedis(client));
-    expect(await nodeStore.consume("mixed", inAMinute())).toBe(true);
-    expect(await createRedisReplayStore(a).consume("mixed", inAMinute())).toBe(false);
-    expect(await nodeStore.consume("mixed", inAMinute())).toBe(false);
-    const counter = createRedisTunnelCounter(fromNodeRedis(client));
-    expect(await counter.acquire("p", 1)).toBe(true);
-    expect(await createRedisTunnelCounter(b).acquire("p", 1)).toBe(false);
-    await counter.release("p");
-    expect(await counter.count("p")).toBe(0);
+    const nodeStore = createRedisStore(fromNodeRedis(client));
+    expect(await nodeStore.addOnce("mixed", 60_000)).toBe(true);
+    expect(await createRedisStore(a).addOnce("mixed", 60_000)).toBe(false);
+    expect(await nodeStore.acquire("p", "n1", 1, 60_000)).toBe(true);
+    expect(await createRedisStore(b).acquire("p", "i1", 1, 60_000)).toBe(false);
+    await nodeStore.release("p", "n1");
+    expect(await nodeStore.slots("p")).toBe(0);
   });
 });

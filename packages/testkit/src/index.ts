@@ -23,7 +23,7 @@ export {
   type SendOptions,
   send,
 } from "./http.js";
-export { listen, silentLogger } from "./server.js";
+export { fetchListener, listen, silentLogger } from "./server.js";
 export {
   bundleWorker,
   type RunningWorker,

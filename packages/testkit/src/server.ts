@@ -1,6 +1,7 @@
-import type { Server } from "node:http";
+import type { RequestListener, Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Logger } from "@falgate/core";
+import { getRequestListener } from "@hono/node-server";
 
 /** Listens on an ephemeral loopback port; resolves with the origin and a `close()` that also drops open sockets. */
 export async function listen(server: Server): Promise<{ origin: string; close(): Promise<void> }> {
@@ -28,4 +29,13 @@ export function silentLogger(): Logger & { lines: string[] } {
   const push = (message: string, fields?: Record<string, unknown>) =>
     lines.push(`${message} ${JSON.stringify(fields ?? {})}`);
   return { lines, warn: push, error: push, info: push, debug: push };
+}
+
+/**
+ * A Node request listener serving a Fetch handler (`Request` in, `Response` out) through `@hono/node-server`'s
+ * bridge: client aborts reach `request.signal`, bodies stream both ways. For Web handlers that have no server of
+ * their own in a test (App Router route handlers called the way Next calls them).
+ */
+export function fetchListener(handler: (request: Request) => Promise<Response>): RequestListener {
+  return getRequestListener(handler, { overrideGlobalObjects: false });
 }

@@ -1,6 +1,6 @@
-// The one falgate configuration of the demo, shared by the Next.js route (HTTP proxy and token route)
-// and server.mjs (the realtime tunnel), so both apply the same policy.
-import { FalgateError } from "@falgate/core";
+// The one falgate instance of the demo, shared by the Next.js route (HTTP proxy and token route) and
+// server.mjs (the realtime tunnel), so both apply the same policy and share one store.
+import { createFalgate, FalgateError } from "@falgate/core";
 
 /** The sign-in stub's cookie: its value is the user id (a real app would verify a session here). */
 export const SESSION_COOKIE = "falgate_demo_user";
@@ -55,4 +55,18 @@ export function falgateOptions(env = process.env) {
     // falgate's own tokens for the realtime tunnel; the secret comes from FALGATE_TOKEN_SECRET.
     tokens: {},
   };
+}
+
+const INSTANCE = Symbol.for("falgate.demo.instance");
+
+/**
+ * The demo's falgate instance. server.mjs creates it when it starts (after it chose the upstream); the Next route,
+ * bundled separately by Next, finds the same object here.
+ * @param {Record<string, string | undefined>} [env]
+ * @param {{ fresh?: boolean }} [options]
+ */
+export function demoFalgate(env = process.env, options = {}) {
+  const global = /** @type {Record<symbol, ReturnType<typeof createFalgate> | undefined>} */ (globalThis);
+  if (options.fresh || !global[INSTANCE]) global[INSTANCE] = createFalgate(falgateOptions(env));
+  return global[INSTANCE];
 }

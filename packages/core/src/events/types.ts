@@ -9,7 +9,7 @@ import type { RelayEndInfo } from "../tunnel/relay.js";
  */
 export interface CallRecord {
   /** What the call was: a proxied fal call, the token route, the usage route, a CORS preflight. */
-  readonly route: "proxy" | "token" | "usage" | "preflight";
+  route: "proxy" | "token" | "usage" | "preflight";
   readonly method: string;
   /** The principal id once `authorize` (or the same-origin default) established it. */
   principal: string | null;

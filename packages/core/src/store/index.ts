@@ -1,2 +1,2 @@
-export { createMemoryStore, type MemoryStoreOptions, slide } from "./memory.js";
+export { createMemoryStore, type MemoryStoreOptions, slide, windowWait } from "./memory.js";
 export type { Store, WindowState } from "./types.js";

@@ -1,10 +1,14 @@
+import { FalgateError } from "../errors.js";
 import type { Store, WindowState } from "./types.js";
 
 /** Options of {@link createMemoryStore}. */
 export interface MemoryStoreOptions {
   /** The clock, ms since the epoch (tests). @default Date.now */
   now?: () => number;
-  /** Most keys of one kind kept at once; past it, expired entries are swept, then the oldest dropped. @default 100_000 */
+  /**
+   * Most keys of one kind kept at once; past it, expired entries are swept, then the oldest dropped (replay ids are
+   * never dropped early: `addOnce` refuses with `rate_limited` instead). @default 100_000
+   */
   maxKeys?: number;
 }
 
@@ -67,7 +71,15 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
       const until = once.get(key);
       if (until !== undefined && until > at) return false;
       once.delete(key);
-      room(once, (expiresAt, t) => expiresAt <= t);
+      if (once.size >= maxKeys) {
+        for (const [k, expiresAt] of once) if (expiresAt <= at) once.delete(k);
+        // Forgetting an unexpired id would let it be replayed: refuse instead (fail closed).
+        if (once.size >= maxKeys) {
+          throw new FalgateError("rate_limited", "Too many single-use ids in flight; try again shortly.", {
+            headers: { "retry-after": "5" },
+          });
+        }
+      }
       once.set(key, at + ttlMs);
       return true;
     },
@@ -158,11 +170,18 @@ export function slide(
   if (allowed) w.current += cost;
   const after = allowed ? count + cost : count;
   const remaining = Math.max(0, Math.floor(limit - after));
-  return { allowed, remaining, resetMs: allowed && remaining > 0 ? 0 : waitFor(w, elapsed, limit, windowMs) };
+  return {
+    allowed,
+    remaining,
+    resetMs: allowed && remaining > 0 ? 0 : windowWait(w, elapsed, limit, windowMs),
+  };
 }
 
-/** Milliseconds until one more request fits the window, as the previous window's weight decays. */
-function waitFor(
+/**
+ * Milliseconds until one more request fits a sliding window (`elapsed` ms into the current fixed window), as the
+ * previous window's weight decays. Shared by every store so they all answer `resetMs` alike.
+ */
+export function windowWait(
   w: { current: number; previous: number },
   elapsed: number,
   limit: number,

@@ -1,31 +1,20 @@
 import { FalgateError } from "../errors.js";
 import type { EndpointPolicy } from "../policy/index.js";
+import type { CallInput } from "../proxy/input.js";
 import type { Principal } from "../types.js";
 
-/** Default and maximum `token_expiration` (seconds) falgate lets a browser ask fal for. */
-export const DEFAULT_FAL_TOKEN_EXPIRATION = 120;
 /** Largest token request body falgate reads. */
 export const MAX_TOKEN_BODY = 16 * 1024;
 /** Most aliases one fal token request may name. */
 const MAX_ALLOWED_APPS = 16;
 const ALIAS = /^[A-Za-z0-9_~-][A-Za-z0-9._~-]{0,127}$/;
-const TOKEN_HOSTS = new Set(["rest.fal.ai", "rest.alpha.fal.ai"]);
 
 /** What the fal token interception needs from the handler. */
 export interface FalTokenContext {
   principal: Principal;
   endpoints: EndpointPolicy;
-  /** Largest `token_expiration` in seconds (also the default when the body has none). @default 120 */
-  maxExpiration?: number;
-}
-
-/** True when `target` is fal's token endpoint (`https://rest.fal.ai/tokens/`, or the older `rest.alpha`). */
-export function isFalTokenTarget(target: URL): boolean {
-  return (
-    target.protocol === "https:" &&
-    TOKEN_HOSTS.has(target.hostname) &&
-    (target.pathname === "/tokens/" || target.pathname === "/tokens")
-  );
+  /** Largest `token_expiration` in seconds (also the value when the body has none). */
+  maxExpiration: number;
 }
 
 /**
@@ -34,13 +23,13 @@ export function isFalTokenTarget(target: URL): boolean {
  * `maxExpiration` (and set to it when absent), unknown fields are dropped.
  * @throws FalgateError `method_not_allowed`, `payload_too_large`, `invalid_body`, `endpoint_not_allowed`
  */
-export async function rewriteFalTokenRequest(request: Request, ctx: FalTokenContext): Promise<string> {
-  if (request.method !== "POST") {
+export async function rewriteFalTokenRequest(input: CallInput, ctx: FalTokenContext): Promise<string> {
+  if (input.method !== "POST") {
     throw new FalgateError("method_not_allowed", "fal tokens are requested with POST.", {
       headers: { allow: "POST" },
     });
   }
-  const body = await readSmallJson(request);
+  const body = await readSmallJson(input);
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
     throw new FalgateError("invalid_body", "A fal token request is a JSON object with `allowed_apps`.");
   }
@@ -62,10 +51,7 @@ export async function rewriteFalTokenRequest(request: Request, ctx: FalTokenCont
     checkAlias(alias, ctx);
     if (!aliases.includes(alias)) aliases.push(alias);
   }
-  return falTokenBody(
-    aliases,
-    clampExpiration(expiration, ctx.maxExpiration ?? DEFAULT_FAL_TOKEN_EXPIRATION),
-  );
+  return falTokenBody(aliases, clampExpiration(expiration, ctx.maxExpiration));
 }
 
 /** The JSON body of a fal token request falgate sends for `aliases`. */
@@ -92,32 +78,20 @@ function clampExpiration(value: unknown, max: number): number {
 }
 
 /**
- * Reads a JSON body of at most `limit` bytes without trusting `content-length`.
+ * Reads a JSON body of at most `limit` bytes without trusting `content-length`; an empty body reads as `undefined`.
  * @throws FalgateError `payload_too_large` or `invalid_body`
  */
-export async function readSmallJson(request: Request, limit = MAX_TOKEN_BODY): Promise<unknown> {
-  const declared = Number(request.headers.get("content-length") ?? Number.NaN);
+export async function readSmallJson(input: CallInput, limit = MAX_TOKEN_BODY): Promise<unknown> {
+  const declared = Number(input.header("content-length") ?? Number.NaN);
   if (declared > limit) throw tooLarge(limit);
-  if (request.body === null) throw new FalgateError("invalid_body", "The request has no body.");
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw tooLarge(limit);
-    }
-    chunks.push(value);
+  let bytes: Uint8Array;
+  try {
+    bytes = await input.readBody(limit);
+  } catch (error) {
+    if (error instanceof FalgateError && error.code === "payload_too_large") throw tooLarge(limit);
+    throw error;
   }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
+  if (bytes.byteLength === 0) return undefined;
   try {
     return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch {

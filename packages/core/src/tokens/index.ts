@@ -1,16 +1,6 @@
 export { appCovered, normaliseAppId } from "./apps.js";
 export {
-  DEFAULT_FAL_TOKEN_EXPIRATION,
-  type FalTokenContext,
-  falTokenBody,
-  isFalTokenTarget,
-  MAX_TOKEN_BODY,
-  readSmallJson,
-  rewriteFalTokenRequest,
-} from "./fal.js";
-export {
   createTokenIssuer,
-  createTokenIssuerResolver,
   type FalgateTokenClaims,
   type IssuedToken,
   MAX_CLOCK_TOLERANCE,
@@ -20,7 +10,6 @@ export {
   type TokenIssuer,
   type TokenOptions,
   type VerifyExpectations,
-  verifyFalgateToken,
 } from "./jwt.js";
 export {
   type KeyPairTokenKey,
@@ -29,5 +18,3 @@ export {
   type TokenAlgorithm,
   type TokenKey,
 } from "./keys.js";
-export { createMemoryReplayStore, type MemoryReplayStoreOptions, type ReplayStore } from "./replay.js";
-export { handleTokenRoute, isTokenRoute, type TokenKind, type TokenRouteContext } from "./route.js";

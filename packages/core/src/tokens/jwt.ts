@@ -1,9 +1,11 @@
 import { errors, type JWSAlgorithm, type JWTPayload, jwtVerify, SignJWT } from "jose";
 import { FalgateError, isFalgateError } from "../errors.js";
+import { DEFAULTS } from "../options/defaults.js";
+import { createMemoryStore } from "../store/memory.js";
+import type { Store } from "../store/types.js";
 import type { FalgateEnv } from "../types.js";
 import { appCovered, normaliseAppId } from "./apps.js";
 import { type ResolvedKey, resolveKey, secretBytes, type TokenKey, validateKey } from "./keys.js";
-import { createMemoryReplayStore, type ReplayStore } from "./replay.js";
 
 /** The `typ` header of every falgate token (distinguishes them from any other JWT signed with the same key). */
 export const TOKEN_TYPE = "falgate+jwt";
@@ -38,10 +40,11 @@ export interface TokenOptions {
   maxTokenAge?: number;
   /** Clock skew tolerated on `exp`/`nbf`/`iat`, in seconds, at most 5. @default 5 */
   clockTolerance?: number;
-  /** Accept each token once (by `jti`); the official client fetches a fresh token per connection. @default true */
+  /**
+   * Accept each token once (by `jti`, remembered in the instance's `store`: share a Redis or Durable Object store for
+   * single use across instances); the official client fetches a fresh token per connection. @default true
+   */
   singleUse?: boolean;
-  /** Where used `jti`s are remembered. @default an in-memory store (per instance) */
-  replayStore?: ReplayStore;
 }
 
 /** The claims of a verified falgate token. */
@@ -100,7 +103,7 @@ interface IssuerSettings {
   maxTokenAge: number;
   clockTolerance: number;
   singleUse: boolean;
-  replayStore: ReplayStore;
+  store: Pick<Store, "addOnce">;
 }
 
 function fail(option: string, message: string): never {
@@ -125,28 +128,26 @@ function label(option: string, value: string | undefined, fallback: string): str
 function settings(
   options: TokenOptions,
   keys: readonly TokenKey[],
-  replayStore?: ReplayStore,
+  store: Pick<Store, "addOnce">,
 ): IssuerSettings {
-  if (options.replayStore !== undefined && typeof options.replayStore?.consume !== "function") {
-    fail("tokens.replayStore", "must have a `consume(jti, expiresAt)` method");
-  }
   if (options.singleUse !== undefined && typeof options.singleUse !== "boolean")
     fail("tokens.singleUse", "must be a boolean");
+  const d = DEFAULTS.tokens;
   return {
     keys,
-    issuer: label("tokens.issuer", options.issuer, "falgate"),
-    audience: label("tokens.audience", options.audience, "falgate:realtime"),
-    ttl: seconds("tokens.ttl", options.ttl, 60, MAX_TOKEN_TTL),
-    maxTokenAge: seconds("tokens.maxTokenAge", options.maxTokenAge, MAX_TOKEN_TTL, MAX_TOKEN_TTL),
+    issuer: label("tokens.issuer", options.issuer, d.issuer),
+    audience: label("tokens.audience", options.audience, d.audience),
+    ttl: seconds("tokens.ttl", options.ttl, d.ttl, MAX_TOKEN_TTL),
+    maxTokenAge: seconds("tokens.maxTokenAge", options.maxTokenAge, d.maxTokenAge, MAX_TOKEN_TTL),
     clockTolerance: seconds(
       "tokens.clockTolerance",
       options.clockTolerance,
-      MAX_CLOCK_TOLERANCE,
+      d.clockTolerance,
       MAX_CLOCK_TOLERANCE,
       0,
     ),
-    singleUse: options.singleUse ?? true,
-    replayStore: options.replayStore ?? replayStore ?? createMemoryReplayStore(),
+    singleUse: options.singleUse ?? d.singleUse,
+    store,
   };
 }
 
@@ -175,16 +176,20 @@ function envKeys(env: FalgateEnv): readonly TokenKey[] | null {
 
 /**
  * Creates a token issuer/verifier. Keys come from `options.keys`, `options.secret`, then
- * `env.FALGATE_TOKEN_SECRET`; a missing or short secret throws a `TypeError` naming the option.
+ * `env.FALGATE_TOKEN_SECRET`; a missing or short secret throws a `TypeError` naming the option. Used `jti`s are
+ * remembered in `store` (default: in memory, per process).
  * @example
  * const tokens = createTokenIssuer({ secret: process.env.FALGATE_TOKEN_SECRET });
  * const { token } = await tokens.issue({ subject: user.id, apps: ["fal-ai/fast-lcm-diffusion"] });
  */
-export function createTokenIssuer(options: TokenOptions = {}, env: FalgateEnv = {}): TokenIssuer {
+export function createTokenIssuer(
+  options: TokenOptions = {},
+  { env = {}, store }: { env?: FalgateEnv; store?: Pick<Store, "addOnce"> } = {},
+): TokenIssuer {
   const keys = explicitKeys(options) ?? envKeys(env);
   if (keys === null)
     fail("tokens.secret", "is required (or `tokens.keys`, or the FALGATE_TOKEN_SECRET env variable)");
-  return issuerFrom(settings(options, keys));
+  return issuerFrom(settings(options, keys, store ?? createMemoryStore()));
 }
 
 /**
@@ -192,10 +197,11 @@ export function createTokenIssuer(options: TokenOptions = {}, env: FalgateEnv = 
  * anywhere, one cached issuer per secret otherwise. Options are validated now, the env secret on first use.
  */
 export function createTokenIssuerResolver(
-  options: TokenOptions = {},
+  options: TokenOptions,
+  store: Pick<Store, "addOnce">,
 ): (env: FalgateEnv) => TokenIssuer | null {
   const keys = explicitKeys(options);
-  const base = settings(options, keys ?? []);
+  const base = settings(options, keys ?? [], store);
   if (keys !== null) {
     const issuer = issuerFrom(base);
     return () => issuer;
@@ -206,19 +212,10 @@ export function createTokenIssuerResolver(
     if (cached !== null && cached.secret === secret) return cached.issuer;
     const fromEnv = envKeys(env);
     if (fromEnv === null) return null;
-    // One replay store across secret changes: a jti stays used whichever key signed it.
+    // One store across secret changes: a jti stays used whichever key signed it.
     cached = { secret, issuer: issuerFrom({ ...base, keys: fromEnv }) };
     return cached.issuer;
   };
-}
-
-/** Verifies a falgate token with `issuer` (same as `issuer.verify`). */
-export function verifyFalgateToken(
-  token: string,
-  issuer: TokenIssuer,
-  expect?: VerifyExpectations,
-): Promise<FalgateTokenClaims> {
-  return issuer.verify(token, expect);
 }
 
 function issuerFrom(s: IssuerSettings): TokenIssuer {
@@ -308,7 +305,9 @@ function issuerFrom(s: IssuerSettings): TokenIssuer {
       if (expect.consume ?? s.singleUse) {
         let first: boolean;
         try {
-          first = await s.replayStore.consume(claims.jti, claims.exp * 1000 + s.clockTolerance * 1000);
+          // Remembered until the token can no longer verify (expiry plus tolerance), relative to now.
+          const ttl = Math.max(1, (claims.exp + s.clockTolerance) * 1000 - Date.now());
+          first = await s.store.addOnce(`jti:${claims.jti}`, ttl);
         } catch (error) {
           if (isFalgateError(error)) throw error;
           throw new FalgateError("internal_error", "The token replay store failed.", { cause: error });

@@ -1,36 +1,26 @@
 import { FalgateError } from "../errors.js";
 import { classifyTarget } from "../policy/index.js";
+import type { CallInput } from "../proxy/input.js";
+import { jsonReply, type Reply } from "../proxy/reply.js";
 import { normaliseAppId } from "./apps.js";
-import {
-  checkAlias,
-  DEFAULT_FAL_TOKEN_EXPIRATION,
-  type FalTokenContext,
-  falTokenBody,
-  readSmallJson,
-} from "./fal.js";
+import { checkAlias, type FalTokenContext, falTokenBody, readSmallJson } from "./fal.js";
 import type { TokenIssuer } from "./jwt.js";
 
 /** The two kinds of token the token route mints. */
 export type TokenKind = "fal" | "falgate";
 
-/** What the token route needs from the handler. */
+/** What the token route needs from the pipeline. */
 export interface TokenRouteContext extends FalTokenContext {
   /** The falgate token issuer for this env, or `null` when no token secret/keys are configured. */
   issuer: TokenIssuer | null;
-  /**
-   * Sends `POST https://rest.fal.ai/tokens/` with this JSON body the way the proxy forwards any call
-   * (key injected, upstream override, hooks) and returns fal's answer (the JWT as a JSON string).
-   */
-  forwardFalToken(body: string): Promise<Response>;
 }
 
-/** True when a request without `x-fal-target-url` is meant for the token route (path ends in `/token`). */
-export function isTokenRoute(request: Request): boolean {
-  try {
-    return new URL(request.url).pathname.replace(/\/+$/, "").endsWith("/token");
-  } catch {
-    return false;
-  }
+/** What the token route decided: a reply (a falgate token), or the body of a fal token request to forward. */
+export type TokenRouteResult = { reply: Reply; app: string } | { falTokenBody: string; app: string };
+
+/** True when a path (without `x-fal-target-url`) is meant for the token route (it ends in `/token`). */
+export function isTokenPath(pathname: string): boolean {
+  return pathname.replace(/\/+$/, "").endsWith("/token");
 }
 
 /**
@@ -45,13 +35,13 @@ export function isTokenRoute(request: Request): boolean {
  *   key; fal scopes those by alias only, so prefer the tunnel when owners matter.
  * @throws FalgateError `method_not_allowed`, `invalid_body`, `endpoint_not_allowed`, `not_found`
  */
-export async function handleTokenRoute(request: Request, ctx: TokenRouteContext): Promise<Response> {
-  if (request.method !== "POST") {
+export async function tokenRoute(input: CallInput, ctx: TokenRouteContext): Promise<TokenRouteResult> {
+  if (input.method !== "POST") {
     throw new FalgateError("method_not_allowed", "Tokens are requested with POST.", {
       headers: { allow: "POST" },
     });
   }
-  const { app: rawApp, type } = await readTokenRequest(request);
+  const { app: rawApp, type } = await readTokenRequest(input);
   const app = normaliseAppId(rawApp);
   if (app === null) {
     throw new FalgateError(
@@ -78,22 +68,22 @@ export async function handleTokenRoute(request: Request, ctx: TokenRouteContext)
       apps: [app],
       ...(endpoints === undefined ? {} : { endpoints }),
     });
-    return jsonString(token);
+    // The token as a JSON string, like fal's token endpoint answers.
+    return { reply: jsonReply(200, token), app };
   }
 
   const alias = target.alias;
   if (!alias) throw new FalgateError("invalid_body", `${app} is not an app id fal can mint a token for.`);
   checkAlias(alias, ctx);
-  return ctx.forwardFalToken(falTokenBody([alias], ctx.maxExpiration ?? DEFAULT_FAL_TOKEN_EXPIRATION));
+  return { falTokenBody: falTokenBody([alias], ctx.maxExpiration), app };
 }
 
-async function readTokenRequest(request: Request): Promise<{ app: unknown; type: TokenKind | undefined }> {
-  const query = new URL(request.url).searchParams;
+async function readTokenRequest(input: CallInput): Promise<{ app: unknown; type: TokenKind | undefined }> {
+  const query = new URL(input.url).searchParams;
   let app: unknown = query.get("app") ?? undefined;
   let type: unknown = query.get("type") ?? undefined;
-  const hasBody = request.body !== null && request.headers.get("content-length") !== "0";
-  if (app === undefined && hasBody) {
-    const body = await readSmallJson(request);
+  const body = app === undefined ? await readSmallJson(input) : undefined;
+  if (body !== undefined) {
     if (body === null || typeof body !== "object" || Array.isArray(body)) {
       throw new FalgateError("invalid_body", "A token request is a JSON object with `app`.");
     }
@@ -103,11 +93,4 @@ async function readTokenRequest(request: Request): Promise<{ app: unknown; type:
     throw new FalgateError("invalid_body", '`type` must be "falgate" or "fal".');
   }
   return { app, type };
-}
-
-function jsonString(token: string): Response {
-  return new Response(JSON.stringify(token), {
-    status: 200,
-    headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" },
-  });
 }

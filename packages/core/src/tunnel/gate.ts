@@ -1,20 +1,15 @@
-import { type ResolvedConfig, resolveConfig } from "../config.js";
-import { resolveKey } from "../credentials.js";
-import { errorResponse, FalgateError, isFalgateError } from "../errors.js";
+import { FalgateError, isFalgateError } from "../errors.js";
+import type { TunnelRecord } from "../events/types.js";
+import type { Settings } from "../options/resolve.js";
 import { classifyTarget } from "../policy/index.js";
+import { resolveKey } from "../proxy/key.js";
+import { errorResponse } from "../proxy/reply.js";
 import { normaliseAppId } from "../tokens/apps.js";
-import type { FalgateTokenClaims, TokenIssuer, TokenOptions } from "../tokens/jwt.js";
-import type { FalgateEnv, FalgateOptions, Logger, Principal } from "../types.js";
+import type { FalgateTokenClaims, TokenIssuer } from "../tokens/jwt.js";
+import type { FalgateEnv, Logger, Principal } from "../types.js";
 import { refusalFor, type TunnelRefusal } from "./close.js";
-import { resolveTunnelOptions, type TunnelLimits, type TunnelOptions } from "./options.js";
-
-/** The options the tunnel reads: falgate's own, plus `tokens` and `tunnel`. */
-export interface RealtimeOptions extends FalgateOptions {
-  /** falgate's own tokens (required for the tunnel). */
-  tokens?: TokenOptions;
-  /** The realtime tunnel. */
-  tunnel?: TunnelOptions;
-}
+import type { TunnelLimits } from "./options.js";
+import type { RelayEndInfo } from "./relay.js";
 
 /** The query parameter the official client puts its token in. */
 export const TOKEN_PARAM = "fal_jwt_token";
@@ -37,7 +32,7 @@ export type TunnelDecision =
   | { action: "reject"; response: Response; error: FalgateError }
   /** Accept the upgrade, send `refusal.frame` (text), then close with `refusal.code`/`refusal.reason`. */
   | { action: "refuse"; refusal: TunnelRefusal }
-  /** Accept and relay to `upstream`; call `release()` exactly once when the tunnel is over. */
+  /** Accept and relay to `upstream`. */
   | {
       action: "connect";
       principal: Principal;
@@ -45,7 +40,12 @@ export type TunnelDecision =
       /** `owner/app[/path]` as opened. */
       app: string;
       upstream: UpstreamTarget;
-      release: () => void;
+      /** Call when both sides are open (runs the `onOpen` hook, emits `tunnel.open`). */
+      opened(): void;
+      /** Call once when the relay is over (frees the slot, runs `onEnd`, emits `tunnel.end`). */
+      ended(end: RelayEndInfo): void;
+      /** Frees the slot of a tunnel that never got to relay (the client left during the upgrade); idempotent. */
+      release(): void;
     };
 
 /** The portable tunnel policy: decides every upgrade; bindings only move bytes. */
@@ -55,26 +55,20 @@ export interface TunnelGate {
   readonly logger: Logger;
   /** True when `pathname` is below the tunnel mount (a cheap check before any async work). */
   matches(pathname: string): boolean;
-  /** Decides one upgrade request. Never throws. */
+  /** Decides one upgrade request; `env` is the platform's env (`options.env` is layered over it). Never throws. */
   decide(request: Request, env?: FalgateEnv): Promise<TunnelDecision>;
 }
 
-/**
- * Builds the tunnel policy from falgate's options (validated once; bad options throw a `TypeError`).
- * @example
- * const gate = createTunnelGate({ tokens: { secret }, allowedEndpoints: ["fal-ai/fast-lcm-diffusion"] });
- * const decision = await gate.decide(upgradeRequest, env);
- */
-export function createTunnelGate(options: RealtimeOptions = {}): TunnelGate {
-  const config = resolveConfig(options);
-  const limits = resolveTunnelOptions(options.tunnel);
+/** Builds the tunnel policy of an instance from its resolved settings. */
+export function createTunnelGate<C extends object>(settings: Settings<C>): TunnelGate {
+  const limits = settings.tunnel;
   const prefix = `${limits.path}/`;
 
   const gate: TunnelGate = {
     limits,
-    logger: config.logger,
+    logger: settings.logger,
     matches: (pathname) => pathname.startsWith(prefix),
-    async decide(request, env) {
+    async decide(request, platformEnv) {
       let url: URL;
       try {
         url = new URL(request.url);
@@ -82,36 +76,57 @@ export function createTunnelGate(options: RealtimeOptions = {}): TunnelGate {
         return { action: "pass" };
       }
       if (!gate.matches(url.pathname)) return { action: "pass" };
-      const runtimeEnv = env ?? config.env;
+      const env = settings.env(platformEnv);
       let stage: "before" | "after" = "before";
       try {
         checkUpgrade(request);
-        checkTunnelOrigin(request, url, config);
+        checkTunnelOrigin(request, url, settings);
         const app = appFromPath(url.pathname.slice(prefix.length));
         const query = upstreamQuery(url.searchParams);
-        const issuer = issuerOrThrow(config.tokenIssuer, runtimeEnv);
+        const issuer = issuerOrThrow(settings.tokenIssuer, env);
         // From here on the browser would not see an HTTP refusal: answer in-band (docs/realtime.md).
         stage = "after";
         const claims = await verifyTunnelToken(issuer, url.searchParams, app);
         const target = new URL(`https://fal.run/${app}${query}`);
-        if (!config.endpoints.allows(classifyTarget(target), claims.endpoints)) {
+        if (!settings.endpoints.allows(classifyTarget(target), claims.endpoints)) {
           throw new FalgateError("endpoint_not_allowed", `Endpoint ${app} is not allowed for this proxy.`);
         }
         const principal: Principal = {
           id: claims.sub,
           ...(claims.endpoints === undefined ? {} : { endpoints: claims.endpoints }),
         };
-        const key = await resolveKey(request, runtimeEnv, principal, config);
-        const upstream = upstreamTarget(target, key, config);
+        const key = await resolveKey(() => request, env, principal, settings);
+        const upstream = upstreamTarget(target, key, settings);
         // Last: nothing after taking the slot may throw, or the slot would leak.
-        const release = await acquireSlot(limits, principal.id);
-        return { action: "connect", principal, claims, app, upstream, release };
+        const release = await acquireSlot(settings, principal.id);
+        const record: TunnelRecord = { principal: principal.id, app, startedAt: Date.now() };
+        const info = { principal, app };
+        let ended = false;
+        return {
+          action: "connect",
+          principal,
+          claims,
+          app,
+          upstream,
+          release,
+          opened() {
+            hook(settings.logger, () => limits.onOpen?.(info));
+            if (settings.events.active) settings.events.emit({ type: "tunnel.open", tunnel: record });
+          },
+          ended(end) {
+            if (ended) return;
+            ended = true;
+            release();
+            hook(settings.logger, () => limits.onEnd?.({ ...info, ...end }));
+            if (settings.events.active) settings.events.emit({ type: "tunnel.end", tunnel: record, end });
+          },
+        };
       } catch (error) {
         const err = isFalgateError(error)
           ? error
           : new FalgateError("internal_error", "Internal proxy error.");
         if (!isFalgateError(error)) {
-          config.logger.error("unexpected error in the tunnel gate", {
+          settings.logger.error("unexpected error in the tunnel gate", {
             error: error instanceof Error ? error.name : typeof error,
           });
         }
@@ -121,6 +136,14 @@ export function createTunnelGate(options: RealtimeOptions = {}): TunnelGate {
     },
   };
   return gate;
+}
+
+function hook(logger: Logger, run: () => void): void {
+  try {
+    run();
+  } catch (error) {
+    logger.error("tunnel hook failed", { error: error instanceof Error ? error.message : String(error) });
+  }
 }
 
 function checkUpgrade(request: Request): void {
@@ -145,11 +168,11 @@ export function upgradeOnly(): FalgateError {
 export function checkTunnelOrigin(
   request: Request,
   url: URL,
-  config: Pick<ResolvedConfig, "allowedOrigins">,
+  settings: Pick<Settings, "allowedOrigins">,
 ): void {
   const origin = request.headers.get("origin");
   if (origin === null) return;
-  if (config.allowedOrigins.has(origin)) return;
+  if (settings.allowedOrigins.has(origin)) return;
   let originHost: string | null = null;
   try {
     const parsed = new URL(origin);
@@ -220,29 +243,41 @@ async function verifyTunnelToken(
   return issuer.verify(tokens[0], { app });
 }
 
-async function acquireSlot(limits: TunnelLimits, principal: string): Promise<() => void> {
-  if (limits.maxPerPrincipal === 0) return () => {};
-  if (!(await limits.counter.acquire(principal, limits.maxPerPrincipal))) {
-    throw new FalgateError(
-      "rate_limited",
-      `At most ${limits.maxPerPrincipal} realtime connections per user.`,
-    );
+/** Takes a tunnel slot for `principal` in the instance's store; resolves the function that frees it. */
+async function acquireSlot<C extends object>(settings: Settings<C>, principal: string): Promise<() => void> {
+  const { maxPerPrincipal, maxSessionDuration } = settings.tunnel;
+  if (maxPerPrincipal === 0) return () => {};
+  const key = `tunnel:${principal}`;
+  const id = crypto.randomUUID();
+  // A slot outlives the longest session a little, so a lost release (a crashed instance) heals by itself.
+  const ttl = (maxSessionDuration || 86_400_000) + 60_000;
+  let taken: boolean;
+  try {
+    taken = await settings.store.acquire(key, id, maxPerPrincipal, ttl);
+  } catch (error) {
+    if (isFalgateError(error)) throw error;
+    throw new FalgateError("internal_error", "The tunnel slot store failed.", { cause: error });
+  }
+  if (!taken) {
+    throw new FalgateError("rate_limited", `At most ${maxPerPrincipal} realtime connections per user.`);
   }
   let released = false;
   return () => {
     if (released) return;
     released = true;
-    Promise.resolve()
-      .then(() => limits.counter.release(principal))
-      .catch(() => {});
+    settings.store.release(key, id).catch((error: unknown) =>
+      settings.logger.warn("could not free a tunnel slot (it expires by itself)", {
+        error: error instanceof Error ? error.message : String(error),
+      }),
+    );
   };
 }
 
-function upstreamTarget(target: URL, key: string, config: ResolvedConfig): UpstreamTarget {
+function upstreamTarget(target: URL, key: string, settings: Pick<Settings, "upstream">): UpstreamTarget {
   const headers: Record<string, string> = { authorization: `Key ${key}` };
   let fetchUrl = target.href;
-  if (config.upstream) {
-    const mapped = config.upstream(target);
+  if (settings.upstream) {
+    const mapped = settings.upstream(target);
     fetchUrl = mapped.url;
     if (mapped.host) headers["x-falgate-upstream-host"] = mapped.host;
   }

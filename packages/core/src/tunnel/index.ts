@@ -8,24 +8,16 @@ export {
   type TunnelRefusal,
   unauthorizedFrame,
 } from "./close.js";
-export { createMemoryTunnelCounter, type TunnelCounter } from "./counter.js";
 export {
   checkTunnelOrigin,
   createTunnelGate,
-  type RealtimeOptions,
   TOKEN_PARAM,
   type TunnelDecision,
   type TunnelGate,
   type UpstreamTarget,
   upgradeOnly,
 } from "./gate.js";
-export {
-  DEFAULT_TUNNEL_PATH,
-  resolveTunnelOptions,
-  type TunnelInfo,
-  type TunnelLimits,
-  type TunnelOptions,
-} from "./options.js";
+export { resolveTunnelOptions, type TunnelInfo, type TunnelLimits, type TunnelOptions } from "./options.js";
 export {
   createRelay,
   type Relay,

@@ -1,5 +1,5 @@
+import { DEFAULTS } from "../options/defaults.js";
 import type { Principal } from "../types.js";
-import { createMemoryTunnelCounter, type TunnelCounter } from "./counter.js";
 import type { RelayEndInfo } from "./relay.js";
 
 /** Who a tunnel is for; given to the tunnel hooks. */
@@ -9,10 +9,8 @@ export interface TunnelInfo {
   app: string;
 }
 
-/** Options of the realtime WebSocket tunnel. Times are in milliseconds; `0` disables a timer. */
+/** Options of the realtime WebSocket tunnel (mounted below the top-level `path`). Times are in milliseconds; `0` disables a timer. */
 export interface TunnelOptions {
-  /** Mount path: `wss://host{path}/{owner}/{app}/realtime` opens `wss://fal.run/{owner}/{app}/realtime`. @default "/api/fal/proxy" */
-  path?: string;
   /** Largest message in either direction, in bytes; bigger ones close the tunnel with 1009. @default 16_777_216 (16 MiB) */
   maxPayload?: number;
   /** Client messages held while fal's side is still connecting. @default 64 */
@@ -29,10 +27,8 @@ export interface TunnelOptions {
   connectTimeout?: number;
   /** Bytes buffered toward one peer above which falgate stops reading from the other (Node binding). @default 1_048_576 */
   highWaterMark?: number;
-  /** Open tunnels per principal (the token's `sub`); `0` for no cap. @default 5 */
+  /** Open tunnels per principal (the token's `sub`), counted in the instance's `store`; `0` for no cap. @default 5 */
   maxPerPrincipal?: number;
-  /** Counts open tunnels for `maxPerPrincipal`. @default an in-memory counter (per instance) */
-  counter?: TunnelCounter;
   /** Called when both sides are open. Errors thrown here are logged. */
   onOpen?: (info: TunnelInfo) => void;
   /** Called once per accepted tunnel when it is over, with its counters. Errors thrown here are logged. */
@@ -41,6 +37,7 @@ export interface TunnelOptions {
 
 /** Tunnel options after validation. */
 export interface TunnelLimits {
+  /** The mount path (the top-level `path`, without a trailing slash). */
   path: string;
   maxPayload: number;
   maxQueuedMessages: number;
@@ -51,20 +48,16 @@ export interface TunnelLimits {
   connectTimeout: number;
   highWaterMark: number;
   maxPerPrincipal: number;
-  counter: TunnelCounter;
   onOpen: ((info: TunnelInfo) => void) | undefined;
   onEnd: ((info: TunnelInfo & RelayEndInfo) => void) | undefined;
 }
-
-/** The default mount path, shared with the HTTP proxy route. */
-export const DEFAULT_TUNNEL_PATH = "/api/fal/proxy";
 
 function fail(option: string, message: string): never {
   throw new TypeError(`falgate: option \`tunnel.${option}\` ${message}`);
 }
 
-function count(option: string, value: number | undefined, fallback: number, min = 0): number {
-  if (value === undefined) return fallback;
+function count(option: keyof typeof DEFAULTS.tunnel, value: number | undefined, min = 0): number {
+  if (value === undefined) return DEFAULTS.tunnel[option];
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > 2 ** 31) {
     fail(option, `must be an integer between ${min} and 2^31, got ${String(value)}`);
   }
@@ -72,30 +65,22 @@ function count(option: string, value: number | undefined, fallback: number, min 
 }
 
 /** Validates tunnel options once; a bad option throws a `TypeError` naming it. */
-export function resolveTunnelOptions(options: TunnelOptions = {}): TunnelLimits {
+export function resolveTunnelOptions(
+  options: TunnelOptions = {},
+  path: string = DEFAULTS.path,
+): TunnelLimits {
   if (options === null || typeof options !== "object") fail("", "must be an object");
-  const path = options.path ?? DEFAULT_TUNNEL_PATH;
-  if (typeof path !== "string" || !/^(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*\/?$/.test(path)) {
-    fail("path", `must be an absolute path like "/api/fal/proxy", got ${JSON.stringify(path)}`);
-  }
-  if (
-    options.counter !== undefined &&
-    (typeof options.counter?.acquire !== "function" || typeof options.counter.release !== "function")
-  ) {
-    fail("counter", "must have `acquire` and `release` methods");
-  }
   return {
     path: path.replace(/\/+$/, ""),
-    maxPayload: count("maxPayload", options.maxPayload, 16 * 1024 * 1024, 1),
-    maxQueuedMessages: count("maxQueuedMessages", options.maxQueuedMessages, 64),
-    maxQueuedBytes: count("maxQueuedBytes", options.maxQueuedBytes, 8 * 1024 * 1024),
-    idleTimeout: count("idleTimeout", options.idleTimeout, 300_000),
-    maxSessionDuration: count("maxSessionDuration", options.maxSessionDuration, 3_600_000),
-    pingInterval: count("pingInterval", options.pingInterval, 30_000),
-    connectTimeout: count("connectTimeout", options.connectTimeout, 10_000, 1),
-    highWaterMark: count("highWaterMark", options.highWaterMark, 1024 * 1024, 1),
-    maxPerPrincipal: count("maxPerPrincipal", options.maxPerPrincipal, 5),
-    counter: options.counter ?? createMemoryTunnelCounter(),
+    maxPayload: count("maxPayload", options.maxPayload, 1),
+    maxQueuedMessages: count("maxQueuedMessages", options.maxQueuedMessages),
+    maxQueuedBytes: count("maxQueuedBytes", options.maxQueuedBytes),
+    idleTimeout: count("idleTimeout", options.idleTimeout),
+    maxSessionDuration: count("maxSessionDuration", options.maxSessionDuration),
+    pingInterval: count("pingInterval", options.pingInterval),
+    connectTimeout: count("connectTimeout", options.connectTimeout, 1),
+    highWaterMark: count("highWaterMark", options.highWaterMark, 1),
+    maxPerPrincipal: count("maxPerPrincipal", options.maxPerPrincipal),
     onOpen: hook("onOpen", options.onOpen),
     onEnd: hook("onEnd", options.onEnd),
   };

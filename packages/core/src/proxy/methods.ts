@@ -1,4 +1,4 @@
-import { FalgateError } from "./errors.js";
+import { FalgateError } from "../errors.js";
 
 /** The HTTP methods the proxy serves (also what a CORS preflight is told). */
 export const PROXY_METHODS: readonly string[] = Object.freeze([

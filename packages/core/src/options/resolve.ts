@@ -1,14 +1,17 @@
-import { DEFAULT_FORWARD_HEADERS } from "./headers.js";
-import { consoleLogger } from "./logger.js";
+import { createEmitter, type Emitter } from "../events/emitter.js";
+import { consoleLogger } from "../logger.js";
 import {
   compileEndpointPolicy,
   compileTargetPolicy,
   DEFAULT_TARGETS,
   type EndpointPolicy,
   type TargetPolicy,
-} from "./policy/index.js";
-import { createTokenIssuerResolver, type TokenIssuer } from "./tokens/jwt.js";
-import { resolveTunnelOptions } from "./tunnel/options.js";
+} from "../policy/index.js";
+import { DEFAULT_FORWARD_HEADERS } from "../proxy/headers.js";
+import { createMemoryStore } from "../store/memory.js";
+import type { Store } from "../store/types.js";
+import { createTokenIssuerResolver, type TokenIssuer } from "../tokens/jwt.js";
+import { resolveTunnelOptions, type TunnelLimits } from "../tunnel/options.js";
 import type {
   AuthorizeHook,
   CredentialsResolver,
@@ -18,37 +21,45 @@ import type {
   Logger,
   RequestInfo,
   ResponseInfo,
-} from "./types.js";
+} from "../types.js";
+import { DEFAULTS } from "./defaults.js";
+import { envRule } from "./env.js";
 
-/** Options after validation and defaulting: built once per handler, read on every request. */
-export interface ResolvedConfig {
+/**
+ * Options after validation and defaulting: built once per instance, shared by the HTTP proxy, the token route and
+ * the tunnel, read on every request.
+ */
+export interface Settings<C extends object = object> {
   credentials: string | CredentialsResolver | undefined;
-  env: FalgateEnv;
-  authorize: AuthorizeHook | undefined;
+  /** The env a request sees, from its platform env (the one env rule). */
+  env: (platform: FalgateEnv | undefined) => FalgateEnv;
+  authorize: AuthorizeHook<C> | undefined;
   allowUnauthenticated: boolean;
   allowedOrigins: ReadonlySet<string>;
   cors: { credentials: boolean; maxAge: number; allowHeaders: string };
   endpoints: EndpointPolicy;
   targets: TargetPolicy;
   webhookOrigins: readonly string[];
-  forwardHeaders: ReadonlySet<string>;
+  forwardHeaders: readonly string[];
   maxBodySize: number;
-  headersTimeout: number;
-  idleTimeout: number;
+  timeouts: { connect: number; headers: number; idle: number };
+  path: string;
+  trustProxy: boolean;
   fetch: FetchLike;
   upstream: ((target: URL) => { url: string; host: string | null }) | undefined;
   logger: Logger;
-  onRequest: ((info: RequestInfo) => void | Promise<void>) | undefined;
-  onResponse: ((info: ResponseInfo) => void | Promise<void>) | undefined;
+  onRequest: ((info: RequestInfo<C>) => void | Promise<void>) | undefined;
+  onResponse: ((info: ResponseInfo<C>) => void | Promise<void>) | undefined;
+  events: Emitter;
+  store: Store;
   falTokenMaxExpiration: number;
   /** The falgate token issuer for an env; `null` when no token key is configured. */
   tokenIssuer: (env: FalgateEnv) => TokenIssuer | null;
+  tunnel: TunnelLimits;
 }
 
-/** Default request body cap: 32 MiB. */
-export const DEFAULT_MAX_BODY_SIZE = 32 * 1024 * 1024;
-
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
+const PATH = /^(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*\/?$/;
 
 function fail(option: string, message: string): never {
   throw new TypeError(`falgate: option \`${option}\` ${message}`);
@@ -59,6 +70,11 @@ function nonNegative(option: string, value: number | undefined, fallback: number
   if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
     fail(option, `must be a finite number >= 0, got ${String(value)}`);
   }
+  return value;
+}
+
+function fn<T>(option: string, value: T | undefined): T | undefined {
+  if (value !== undefined && typeof value !== "function") fail(option, "must be a function");
   return value;
 }
 
@@ -78,8 +94,8 @@ function normaliseOrigin(option: string, value: string, httpsOnly = false): stri
   return url.origin;
 }
 
-/** Validates options once, at handler creation; a bad option throws a `TypeError` naming it. */
-export function resolveConfig(options: FalgateOptions): ResolvedConfig {
+/** Validates options once, when the instance is created; a bad option throws a `TypeError` naming it. */
+export function resolveOptions<C extends object>(options: FalgateOptions<C>): Settings<C> {
   if (options === null || typeof options !== "object") fail("options", "must be an object");
   const { credentials } = options;
   if (credentials !== undefined && typeof credentials !== "function") {
@@ -87,8 +103,8 @@ export function resolveConfig(options: FalgateOptions): ResolvedConfig {
       fail("credentials", "must be a non-empty string or a function");
     }
   }
-  if (options.authorize !== undefined && typeof options.authorize !== "function") {
-    fail("authorize", "must be a function");
+  if (options.env !== undefined && (options.env === null || typeof options.env !== "object")) {
+    fail("env", "must be an object of environment variables");
   }
   const allowedOrigins = new Set(
     (options.allowedOrigins ?? []).map((o) => normaliseOrigin("allowedOrigins", o)),
@@ -101,7 +117,13 @@ export function resolveConfig(options: FalgateOptions): ResolvedConfig {
     const lower = String(name).toLowerCase();
     if (!HEADER_NAME.test(lower))
       fail("forwardHeaders", `has an invalid header name: ${JSON.stringify(name)}`);
-    if (lower === "authorization" || lower === "cookie" || lower === "x-fal-target-url" || lower === "host") {
+    if (
+      lower === "authorization" ||
+      lower === "cookie" ||
+      lower === "x-fal-target-url" ||
+      lower === "host" ||
+      lower === "accept-encoding"
+    ) {
       fail("forwardHeaders", `must not contain ${lower}: falgate sets or strips it`);
     }
     forward.add(lower);
@@ -110,40 +132,67 @@ export function resolveConfig(options: FalgateOptions): ResolvedConfig {
   const allowHeaders = new Set(["content-type", "accept", "authorization", "x-fal-target-url", ...forward]);
   for (const h of corsOptions.allowHeaders ?? []) allowHeaders.add(String(h).toLowerCase());
 
-  // Validated here so a bad `tunnel` option fails at creation even where only the HTTP handler runs.
-  resolveTunnelOptions(options.tunnel);
-  if (options.fetch !== undefined && typeof options.fetch !== "function") fail("fetch", "must be a function");
+  const path = options.path ?? DEFAULTS.path;
+  if (typeof path !== "string" || !path.startsWith("/") || !PATH.test(path)) {
+    fail("path", `must be an absolute path like "/api/fal/proxy", got ${JSON.stringify(path)}`);
+  }
+  if (options.trustProxy !== undefined && typeof options.trustProxy !== "boolean") {
+    fail("trustProxy", "must be a boolean");
+  }
+  fn("fetch", options.fetch);
   const fetchImpl: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const store = options.store ?? createMemoryStore();
+  if (typeof store !== "object" || store === null || typeof store.addOnce !== "function") {
+    fail("store", "must be a falgate Store (createMemoryStore(), createRedisStore(...), ...)");
+  }
+  const logger = options.logger ?? consoleLogger();
+  if (options.observers !== undefined && !Array.isArray(options.observers)) {
+    fail("observers", "must be an array of functions");
+  }
+  for (const observer of options.observers ?? []) fn("observers[]", observer);
+  const t = DEFAULTS.timeouts;
 
   return {
     credentials,
-    env: options.env ?? {},
-    authorize: options.authorize,
+    env: envRule(options.env),
+    authorize: fn("authorize", options.authorize),
     allowUnauthenticated: options.allowUnauthenticated === true,
     allowedOrigins,
     cors: {
-      credentials: corsOptions.credentials ?? true,
-      maxAge: nonNegative("cors.maxAge", corsOptions.maxAge, 600),
+      credentials: corsOptions.credentials ?? DEFAULTS.cors.credentials,
+      maxAge: nonNegative("cors.maxAge", corsOptions.maxAge, DEFAULTS.cors.maxAge),
       allowHeaders: [...allowHeaders].join(", "),
     },
     endpoints: compileEndpointPolicy(options.allowedEndpoints),
     targets: compileTargetPolicy(options.allowedTargets ?? DEFAULT_TARGETS),
     webhookOrigins,
-    forwardHeaders: forward,
-    maxBodySize: nonNegative("maxBodySize", options.maxBodySize, DEFAULT_MAX_BODY_SIZE),
-    headersTimeout: nonNegative("timeouts.headers", options.timeouts?.headers, 300_000),
-    idleTimeout: nonNegative("timeouts.idle", options.timeouts?.idle, 60_000),
+    forwardHeaders: [...forward],
+    maxBodySize: nonNegative("maxBodySize", options.maxBodySize, DEFAULTS.maxBodySize),
+    timeouts: {
+      connect: nonNegative("timeouts.connect", options.timeouts?.connect, t.connect),
+      headers: nonNegative("timeouts.headers", options.timeouts?.headers, t.headers),
+      idle: nonNegative("timeouts.idle", options.timeouts?.idle, t.idle),
+    },
+    path: path.length > 1 ? path.replace(/\/+$/, "") : path,
+    trustProxy: options.trustProxy ?? DEFAULTS.trustProxy,
     fetch: fetchImpl,
     upstream: resolveUpstream(options.upstream),
-    logger: options.logger ?? consoleLogger(),
-    onRequest: options.onRequest,
-    onResponse: options.onResponse,
-    falTokenMaxExpiration: nonNegative("falTokens.maxExpiration", options.falTokens?.maxExpiration, 120),
-    tokenIssuer: createTokenIssuerResolver(options.tokens),
+    logger,
+    onRequest: fn("onRequest", options.onRequest),
+    onResponse: fn("onResponse", options.onResponse),
+    events: createEmitter(logger, options.observers ?? []),
+    store,
+    falTokenMaxExpiration: nonNegative(
+      "falTokens.maxExpiration",
+      options.falTokens?.maxExpiration,
+      DEFAULTS.falTokenMaxExpiration,
+    ),
+    tokenIssuer: createTokenIssuerResolver(options.tokens ?? {}, store),
+    tunnel: resolveTunnelOptions(options.tunnel, path),
   };
 }
 
-function resolveUpstream(upstream: FalgateOptions["upstream"]): ResolvedConfig["upstream"] {
+function resolveUpstream(upstream: FalgateOptions["upstream"]): Settings["upstream"] {
   if (upstream === undefined) return undefined;
   if (typeof upstream === "function") {
     return (target) => ({ url: String(upstream(new URL(target.href))), host: null });

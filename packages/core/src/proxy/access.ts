@@ -1,6 +1,7 @@
-import type { ResolvedConfig } from "./config.js";
-import { FalgateError } from "./errors.js";
-import type { FalgateEnv, Principal } from "./types.js";
+import { FalgateError } from "../errors.js";
+import type { Settings } from "../options/resolve.js";
+import type { HookContext, Principal } from "../types.js";
+import type { CallInput } from "./input.js";
 
 /** The principal given to every caller when `allowUnauthenticated` is on or the same-origin default admits them. */
 export const ANONYMOUS: Principal = Object.freeze({ id: "anonymous" });
@@ -13,20 +14,23 @@ export interface OriginVerdict {
   sameOrigin: boolean;
 }
 
+const SAME_ORIGIN: OriginVerdict = Object.freeze({ corsOrigin: null, sameOrigin: true });
+const NOT_A_BROWSER: OriginVerdict = Object.freeze({ corsOrigin: null, sameOrigin: false });
+
 /**
  * Refuses cross-site browser calls from origins not in `allowedOrigins` (CSRF and cross-site use of the
  * key). Requests without `Origin` and `Sec-Fetch-Site` (servers, curl) are not browser calls: they pass
  * here and face `authorize`.
  */
-export function checkOrigin(request: Request, config: ResolvedConfig): OriginVerdict {
-  const origin = request.headers.get("origin");
-  const site = request.headers.get("sec-fetch-site");
+export function checkOrigin(input: CallInput, settings: Pick<Settings, "allowedOrigins">): OriginVerdict {
+  const site = input.header("sec-fetch-site");
   // Sec-Fetch-Site is set by the browser and cannot be forged by page scripts; it also survives reverse
-  // proxies that make request.url differ from what the browser sees.
-  if (site === "same-origin") return { corsOrigin: null, sameOrigin: true };
+  // proxies that make the request URL differ from what the browser sees.
+  if (site === "same-origin") return SAME_ORIGIN;
+  const origin = input.header("origin");
   if (origin !== null) {
-    if (origin === ownOrigin(request)) return { corsOrigin: null, sameOrigin: true };
-    if (config.allowedOrigins.has(origin)) return { corsOrigin: origin, sameOrigin: false };
+    if (origin === ownOrigin(input.url)) return SAME_ORIGIN;
+    if (settings.allowedOrigins.has(origin)) return { corsOrigin: origin, sameOrigin: false };
     throw new FalgateError(
       "origin_not_allowed",
       `Origin ${truncate(origin)} is not allowed to use this proxy. Add it to \`allowedOrigins\` to allow it.`,
@@ -38,18 +42,18 @@ export function checkOrigin(request: Request, config: ResolvedConfig): OriginVer
       "Cross-site request without an Origin header refused. Add the calling origin to `allowedOrigins`.",
     );
   }
-  return { corsOrigin: null, sameOrigin: false };
+  return NOT_A_BROWSER;
 }
 
 /** Runs the `authorize` hook, or the same-origin default; returns the principal or throws 401/403. */
-export async function authenticate(
-  request: Request,
-  env: FalgateEnv,
-  config: ResolvedConfig,
+export async function authenticate<C extends object>(
+  input: CallInput,
+  ctx: HookContext<C>,
+  settings: Pick<Settings<C>, "authorize" | "allowUnauthenticated">,
   verdict: OriginVerdict,
 ): Promise<Principal> {
-  if (config.authorize) {
-    const principal = await config.authorize(request, { env });
+  if (settings.authorize) {
+    const principal = await settings.authorize(input.request, ctx);
     if (!principal) {
       throw new FalgateError(
         "unauthenticated",
@@ -61,7 +65,7 @@ export async function authenticate(
     }
     return principal;
   }
-  if (config.allowUnauthenticated) return ANONYMOUS;
+  if (settings.allowUnauthenticated) return ANONYMOUS;
   if (verdict.sameOrigin || verdict.corsOrigin !== null) return ANONYMOUS;
   throw new FalgateError(
     "unauthenticated",
@@ -71,9 +75,9 @@ export async function authenticate(
 }
 
 /** The origin of the URL this request was made to (what the browser calls "same origin"). */
-function ownOrigin(request: Request): string | null {
+function ownOrigin(url: string): string | null {
   try {
-    return new URL(request.url).origin;
+    return new URL(url).origin;
   } catch {
     return null;
   }

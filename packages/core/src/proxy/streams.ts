@@ -1,4 +1,4 @@
-import { FalgateError } from "./errors.js";
+import { bodyTooLarge } from "./input.js";
 
 /** Byte counters shared between the forwarder and its streams. */
 export interface BodyMeter {
@@ -28,7 +28,7 @@ export function capBody(
         meter.bytes += value.byteLength;
         if (max > 0 && meter.bytes > max) {
           meter.tooLarge = true;
-          const error = tooLarge(max);
+          const error = bodyTooLarge(max);
           controller.error(error);
           await reader.cancel(error).catch(() => undefined);
           return;
@@ -40,14 +40,6 @@ export function capBody(
       },
     },
     { highWaterMark: 0 },
-  );
-}
-
-/** The 413 error for a body over `max` bytes. */
-export function tooLarge(max: number): FalgateError {
-  return new FalgateError(
-    "payload_too_large",
-    `Request body exceeds the ${max} byte limit of this proxy (option \`maxBodySize\`).`,
   );
 }
 

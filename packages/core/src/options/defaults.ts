@@ -1,0 +1,45 @@
+/**
+ * Every default of falgate's core, in one place. Docs, validation and bindings read them from here; nothing else
+ * hard-codes a default value.
+ */
+export const DEFAULTS = Object.freeze({
+  /** Where the proxy is mounted; the realtime tunnel listens below it. */
+  path: "/api/fal/proxy",
+  /** Largest request body in bytes (32 MiB). */
+  maxBodySize: 32 * 1024 * 1024,
+  /** Trust `x-forwarded-*` headers for the request URL and the client address. */
+  trustProxy: false,
+  timeouts: Object.freeze({
+    /** Opening a connection to fal (TCP + TLS), ms. Bindings that dial themselves (Node) apply it. */
+    connect: 10_000,
+    /** From sending the request until fal answers with headers, ms. */
+    headers: 300_000,
+    /** Longest wait on fal for the next chunk of a streamed answer, ms. */
+    idle: 60_000,
+  }),
+  cors: Object.freeze({ credentials: true, maxAge: 600 }),
+  /** Largest `token_expiration` (seconds) a browser may ask fal for. */
+  falTokenMaxExpiration: 120,
+  tokens: Object.freeze({
+    issuer: "falgate",
+    audience: "falgate:realtime",
+    /** Lifetime of a minted falgate token, seconds. */
+    ttl: 60,
+    /** Oldest `iat` accepted, seconds. */
+    maxTokenAge: 300,
+    /** Clock skew tolerated, seconds. */
+    clockTolerance: 5,
+    singleUse: true,
+  }),
+  tunnel: Object.freeze({
+    maxPayload: 16 * 1024 * 1024,
+    maxQueuedMessages: 64,
+    maxQueuedBytes: 8 * 1024 * 1024,
+    idleTimeout: 300_000,
+    maxSessionDuration: 3_600_000,
+    pingInterval: 30_000,
+    connectTimeout: 10_000,
+    highWaterMark: 1024 * 1024,
+    maxPerPrincipal: 5,
+  }),
+});

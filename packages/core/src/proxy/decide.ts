@@ -1,0 +1,230 @@
+import { FalgateError, isFalgateError } from "../errors.js";
+import type { CallRecord } from "../events/types.js";
+import type { Settings } from "../options/resolve.js";
+import { checkWebhook, classifyTarget, type FalTarget } from "../policy/index.js";
+import { rewriteFalTokenRequest } from "../tokens/fal.js";
+import type { TokenIssuer } from "../tokens/jwt.js";
+import { isTokenPath, tokenRoute } from "../tokens/route.js";
+import type { HookContext, Platform, Principal } from "../types.js";
+import { authenticate, checkOrigin } from "./access.js";
+import { corsHeaders, preflightReply } from "./cors.js";
+import { upstreamRequestHeaders } from "./headers.js";
+import type { CallInput } from "./input.js";
+import { bodyTooLarge } from "./input.js";
+import { resolveKey } from "./key.js";
+import { isProxyMethod, methodNotAllowed } from "./methods.js";
+import { createPlan, type ForwardPlan } from "./plan.js";
+import { errorReply, type Reply } from "./reply.js";
+
+/** What the core decided about one request: answer it with a reply, or forward it with a plan. */
+export type Decision = { kind: "reply"; reply: Reply } | { kind: "forward"; plan: ForwardPlan };
+
+const FAL_TOKENS = new URL("https://rest.fal.ai/tokens/");
+
+/**
+ * The portable pipeline of one HTTP call: hosts and origin, route, authorize, policy, key, plan. Performs no I/O
+ * besides the app's hooks (and the body read of token requests); never throws: a refusal is a reply.
+ */
+export async function decide<C extends object>(
+  settings: Settings<C>,
+  input: CallInput,
+  platform: Platform<C>,
+): Promise<Decision> {
+  const startedAt = performance.now();
+  const record: CallRecord = {
+    route: "proxy",
+    method: input.method,
+    principal: null,
+    appId: null,
+    endpointId: null,
+    action: null,
+    startedAt: Date.now(),
+  };
+  let corsOrigin: string | null = null;
+  try {
+    const verdict = checkOrigin(input, settings);
+    corsOrigin = verdict.corsOrigin;
+    if (input.method === "OPTIONS" && corsOrigin !== null && input.header("access-control-request-method")) {
+      record.route = "preflight";
+      return answered(settings, record, preflightReply(corsOrigin, settings), startedAt);
+    }
+    if (!isProxyMethod(input.method)) throw methodNotAllowed(input.method);
+    const env = settings.env(platform.env);
+    const ctx = { ...platform.context, env } as HookContext<C>;
+    const principal = await authenticate(input, ctx, settings, verdict);
+    record.principal = principal.id;
+    const call: Call<C> = { settings, input, platform, ctx, principal, record, corsOrigin, startedAt };
+
+    const rawTarget = input.header("x-fal-target-url");
+    if (rawTarget === null && isTokenPath(pathOf(input.url))) return await tokenCall(call);
+    const target = settings.targets.parse(rawTarget);
+    const fal = classifyTarget(target);
+    describe(record, fal);
+    checkWebhook(target, settings.webhookOrigins);
+    if (!settings.endpoints.allows(fal, principal.endpoints)) {
+      throw new FalgateError(
+        "endpoint_not_allowed",
+        fal.endpointId
+          ? `Endpoint ${fal.endpointId} is not allowed for this proxy.`
+          : "This target is not an endpoint this proxy allows.",
+      );
+    }
+    const body =
+      fal.kind === "token"
+        ? await rewriteFalTokenRequest(input, {
+            principal,
+            endpoints: settings.endpoints,
+            maxExpiration: settings.falTokenMaxExpiration,
+          })
+        : null;
+    return { kind: "forward", plan: await plan(call, target, fal.endpointId, body) };
+  } catch (error) {
+    if (!isFalgateError(error)) {
+      // Not ours: usually a bug in an app hook (authorize, credentials, onRequest). Its message helps the
+      // app's developer; the key is never part of a message falgate builds.
+      settings.logger.error("unexpected error in falgate", {
+        error: error instanceof Error ? `${error.name}: ${error.message.slice(0, 300)}` : typeof error,
+      });
+    }
+    const reply = errorReply(error, corsHeaders(corsOrigin, settings));
+    if (settings.events.active) emitEnd(settings, record, "refused", reply, startedAt, error);
+    return { kind: "reply", reply };
+  }
+}
+
+/** One authenticated call on its way through the pipeline. */
+interface Call<C extends object> {
+  settings: Settings<C>;
+  input: CallInput;
+  platform: Platform<C>;
+  ctx: HookContext<C>;
+  principal: Principal;
+  record: CallRecord;
+  corsOrigin: string | null;
+  startedAt: number;
+}
+
+/** The token route (`POST {mount}/token`, no `x-fal-target-url`): see docs/realtime.md. */
+async function tokenCall<C extends object>(call: Call<C>): Promise<Decision> {
+  const { settings, input, principal, record } = call;
+  record.route = "token";
+  record.action = "token";
+  let issuer: TokenIssuer | null;
+  try {
+    issuer = settings.tokenIssuer(call.ctx.env);
+  } catch (error) {
+    settings.logger.error("falgate token keys are misconfigured", {
+      error: error instanceof Error ? error.message : String(error),
+    });
+    throw new FalgateError("internal_error", "falgate token keys are misconfigured.");
+  }
+  const result = await tokenRoute(input, {
+    principal,
+    endpoints: settings.endpoints,
+    maxExpiration: settings.falTokenMaxExpiration,
+    issuer,
+  });
+  record.endpointId = result.app;
+  record.appId = classifyTarget(new URL(`https://fal.run/${result.app}`)).appId;
+  if ("reply" in result) {
+    result.reply.headers.push(...corsHeaders(call.corsOrigin, settings));
+    return answered(settings, record, result.reply, call.startedAt);
+  }
+  // A clean JSON POST: the browser's request may carry no content-type (`?app=`) or other headers.
+  const headers = ["content-type", "application/json", "accept", "application/json"];
+  return { kind: "forward", plan: await plan(call, FAL_TOKENS, null, result.falTokenBody, headers) };
+}
+
+/** Hooks, key and plan for a call that passed policy. */
+async function plan<C extends object>(
+  call: Call<C>,
+  target: URL,
+  endpointId: string | null,
+  body: string | null,
+  fixedHeaders?: string[],
+): Promise<ForwardPlan> {
+  const { settings, input, ctx, principal, record } = call;
+  const method = fixedHeaders ? "POST" : input.method;
+  const relayBody = body === null && method !== "GET" && method !== "HEAD";
+  if (relayBody && settings.maxBodySize > 0) {
+    const declared = input.header("content-length");
+    if (declared !== null && Number(declared) > settings.maxBodySize)
+      throw bodyTooLarge(settings.maxBodySize);
+  }
+  if (settings.onRequest) {
+    await settings.onRequest({ principal, method, target, endpointId, request: input.request, ctx });
+  }
+  const key = await resolveKey(() => input.request, ctx.env, principal, settings);
+  const plan = createPlan({
+    settings,
+    record,
+    target,
+    method,
+    headers: fixedHeaders ?? upstreamRequestHeaders(input, settings.forwardHeaders, relayBody),
+    acceptEncoding: fixedHeaders ? null : input.header("accept-encoding"),
+    body,
+    relayBody,
+    key,
+    corsOrigin: call.corsOrigin,
+    principal,
+    endpointId,
+    ctx,
+    env: ctx.env,
+    waitUntil: call.platform.waitUntil,
+    startedAt: call.startedAt,
+  });
+  if (settings.events.active) settings.events.emit({ type: "call.start", call: record });
+  return plan;
+}
+
+function describe(record: CallRecord, fal: FalTarget): void {
+  record.appId = fal.appId;
+  record.endpointId = fal.endpointId;
+  record.action = fal.action;
+}
+
+function answered<C extends object>(
+  settings: Settings<C>,
+  record: CallRecord,
+  reply: Reply,
+  startedAt: number,
+): Decision {
+  if (settings.events.active) emitEnd(settings, record, "answered", reply, startedAt, null);
+  return { kind: "reply", reply };
+}
+
+function emitEnd<C extends object>(
+  settings: Settings<C>,
+  record: CallRecord,
+  decision: "refused" | "answered",
+  reply: Reply,
+  startedAt: number,
+  error: unknown,
+): void {
+  const ms = performance.now() - startedAt;
+  settings.events.emit({
+    type: "call.end",
+    call: record,
+    end: {
+      decision,
+      code: error === null ? null : isFalgateError(error) ? error.code : "internal_error",
+      status: reply.status,
+      bytesIn: 0,
+      bytesOut: reply.body === null ? 0 : new TextEncoder().encode(reply.body).byteLength,
+      requestId: null,
+      billableUnits: null,
+      error: null,
+      totalMs: ms,
+      falgateMs: ms,
+      upstreamMs: 0,
+    },
+  });
+}
+
+function pathOf(url: string): string {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return "/";
+  }
+}
