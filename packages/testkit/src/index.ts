@@ -25,6 +25,13 @@ export {
 } from "./http.js";
 export { fetchListener, listen, silentLogger } from "./server.js";
 export {
+  describeTunnelConformance,
+  type TunnelCheck,
+  type TunnelConformanceConfig,
+  type TunnelConformanceOptions,
+  type TunnelUnderTest,
+} from "./tunnel-conformance.js";
+export {
   bundleWorker,
   type RunningWorker,
   startWorker,
