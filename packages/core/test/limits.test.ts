@@ -145,9 +145,9 @@ describe("rate", () => {
     await admitRun(limiter);
     const token = await limiter.admit({ principal: "alice", kind: "token", target: null });
     expect(token.headers["ratelimit-policy"]).toBe('"tokens";q=1;w=60');
-    expect((await refusal(limiter.admit({ principal: "alice", kind: "token", target: null }))).message).toMatch(
-      /token requests/,
-    );
+    expect(
+      (await refusal(limiter.admit({ principal: "alice", kind: "token", target: null }))).message,
+    ).toMatch(/token requests/);
     const realtime = target("https://fal.run/fal-ai/fast-sdxl/realtime");
     for (let i = 0; i < 3; i++) await limiter.admit({ principal: "alice", kind: "tunnel", target: realtime });
   });
@@ -214,7 +214,10 @@ describe("concurrency", () => {
   });
 
   test("an endpoint's maxConcurrent is its own pool", async () => {
-    const { limiter } = setup({ maxConcurrent: 1, endpoints: { "fal-ai/kling-video/*": { maxConcurrent: 2 } } });
+    const { limiter } = setup({
+      maxConcurrent: 1,
+      endpoints: { "fal-ai/kling-video/*": { maxConcurrent: 2 } },
+    });
     await admitRun(limiter, "alice", VIDEO);
     await admitRun(limiter, "alice", VIDEO);
     expect((await refusal(admitRun(limiter, "alice", VIDEO))).message).toMatch(/for fal-ai\/kling-video\/\*/);
@@ -417,9 +420,7 @@ describe("store failures", () => {
     const slow: Store = {
       ...memory,
       admit: (plan) =>
-        stall
-          ? new Promise((resolve) => late.push(() => resolve(memory.admit(plan))))
-          : memory.admit(plan),
+        stall ? new Promise((resolve) => late.push(() => resolve(memory.admit(plan)))) : memory.admit(plan),
     };
     const limiter = createLimiter(
       { maxConcurrent: 1, store: slow, storeTimeout: 50, onStoreError: "closed" },
@@ -446,7 +447,10 @@ describe("store failures", () => {
 
   test("a client that leaves stops the wait at once", async () => {
     const hanging: Store = { ...createMemoryStore(), admit: () => new Promise(() => {}) };
-    const limiter = createLimiter({ rate: "1/min", store: hanging, storeTimeout: 10_000 }, { logger: silent })!;
+    const limiter = createLimiter(
+      { rate: "1/min", store: hanging, storeTimeout: 10_000 },
+      { logger: silent },
+    )!;
     const controller = new AbortController();
     const pending = limiter.admit({ principal: "a", kind: "proxy", target: RUN, signal: controller.signal });
     controller.abort(new Error("client gone"));
