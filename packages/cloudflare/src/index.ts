@@ -2,6 +2,14 @@ import { createFalgate, type FalgateEnv, type FalgateHandler, type FalgateOption
 import { handleTunnel } from "./tunnel.js";
 
 export type { FalgateOptions } from "@falgate/core";
+export {
+  createDurableObjectStore,
+  type DurableObjectNamespaceLike,
+  type DurableObjectStateLike,
+  type DurableObjectStorageLike,
+  type DurableObjectStoreOptions,
+  FalgateStore,
+} from "./store.js";
 /** The realtime tunnel on `WebSocketPair`, for Workers that route requests themselves. */
 export { handleTunnel } from "./tunnel.js";
 

@@ -27,6 +27,14 @@ export interface StoreUnderTest {
 
 const silent: Logger = { warn: () => {}, error: () => {} };
 const PARALLEL = 300;
+/** Lifetime of entries the expiry tests watch, ms. */
+const SHORT = 1_000;
+/**
+ * True while less than most of {@link SHORT} has passed since `started`. "Not expired yet" is only asserted then:
+ * on a loaded machine a call can stall past a short lifetime, and that must not read as a store bug.
+ */
+const fresh = (started: number) => Date.now() - started < SHORT * 0.8;
+const EXPIRY = { timeout: 5_000, interval: 50 };
 const RUN = classifyTarget(new URL("https://fal.run/fal-ai/flux/dev"));
 const SUBMIT = classifyTarget(new URL("https://queue.fal.run/fal-ai/flux/dev"));
 const REALTIME = classifyTarget(new URL("https://fal.run/fal-ai/fast-sdxl/realtime"));
@@ -79,10 +87,12 @@ export function describeStore(name: string, setup: () => Promise<StoreUnderTest>
     describe("primitives", () => {
       test("addOnce: true once across handles, until its ttl passes", async () => {
         const k = key("once");
-        expect(await a.addOnce(k, 300)).toBe(true);
-        expect(await b.addOnce(k, 300)).toBe(false);
-        expect(await a.addOnce(key("other"), 300)).toBe(true);
-        await expect.poll(() => c.addOnce(k, 60_000), { timeout: 3_000, interval: 50 }).toBe(true);
+        const started = Date.now();
+        expect(await a.addOnce(k, SHORT)).toBe(true);
+        const again = await b.addOnce(k, SHORT);
+        if (fresh(started)) expect(again).toBe(false);
+        expect(await a.addOnce(key("other"), SHORT)).toBe(true);
+        await expect.poll(() => c.addOnce(k, 60_000), EXPIRY).toBe(true);
         expect(await a.addOnce(k, 60_000)).toBe(false);
       });
 
@@ -127,32 +137,40 @@ export function describeStore(name: string, setup: () => Promise<StoreUnderTest>
         expect(await c.acquire(k, "4", 2, 60_000)).toBe(true);
         expect(await c.acquire(k, "5", 2, 60_000)).toBe(false);
         await c.release(k, "job:x");
-        expect(await a.renew(k, "4", 300)).toBe(true);
-        expect(await a.renew(k, "gone", 300)).toBe(false);
-        expect(await a.slots(k)).toBe(1);
-        await expect.poll(() => b.slots(k), { timeout: 3_000, interval: 50 }).toBe(0);
-        expect(await a.renew(k, "4", 300)).toBe(false);
+        const renewed = Date.now();
+        expect(await a.renew(k, "4", SHORT)).toBe(true);
+        expect(await a.renew(k, "gone", SHORT)).toBe(false);
+        const held = await a.slots(k);
+        if (fresh(renewed)) expect(held).toBe(1);
+        await expect.poll(() => b.slots(k), EXPIRY).toBe(0);
+        expect(await a.renew(k, "4", SHORT)).toBe(false);
         expect(await a.acquire(k, "unlimited", 0, 60_000)).toBe(true);
       });
 
       test("slots: an expired slot frees its place while others in the set live on", async () => {
         const k = key("mixed");
-        expect(await a.acquire(k, "short", 2, 200)).toBe(true);
+        const started = Date.now();
+        expect(await a.acquire(k, "short", 2, SHORT)).toBe(true);
         expect(await b.acquire(k, "long", 2, 60_000)).toBe(true);
-        expect(await c.acquire(k, "third", 2, 60_000)).toBe(false);
-        await expect
-          .poll(() => c.acquire(k, "third", 2, 60_000), { timeout: 3_000, interval: 50 })
-          .toBe(true);
+        const third = await c.acquire(k, "third", 2, 60_000);
+        if (fresh(started)) expect(third).toBe(false);
+        await expect.poll(() => c.acquire(k, "third", 2, 60_000), EXPIRY).toBe(true);
         expect(await a.slots(k)).toBe(2);
       });
 
       test("totals: add up (fractions too) across handles and are forgotten at the end of their period", async () => {
         const k = key("sum");
         expect(await a.total(k)).toBe(0);
-        expect(await a.add(k, 2.5, 400)).toBe(2.5);
-        expect(await b.add(k, 0.25, 60_000)).toBe(2.75);
-        expect(await c.total(k)).toBe(2.75);
-        await expect.poll(() => a.total(k), { timeout: 3_000, interval: 50 }).toBe(0);
+        const started = Date.now();
+        expect(await a.add(k, 2.5, SHORT)).toBe(2.5);
+        // The ttl of a later add does not move the end of the period.
+        const sum = await b.add(k, 0.25, SHORT * 60);
+        const read = await c.total(k);
+        // Stalled past the period: b's add may have opened a new one, so the rest cannot be judged.
+        if (!fresh(started)) return;
+        expect(sum).toBe(2.75);
+        expect(read).toBe(2.75);
+        await expect.poll(() => a.total(k), EXPIRY).toBe(0);
         expect(await b.add(k, 1, 60_000)).toBe(1);
       });
     });
@@ -216,13 +234,12 @@ export function describeStore(name: string, setup: () => Promise<StoreUnderTest>
       });
 
       test("admissions hold their slots until their deadline", async () => {
-        expect((await a.admit(plan({ ttlMs: 300, window: null }))).admitted).toBe(true);
-        expect((await b.admit(plan({ id: "call:2", window: null }))).refused).toBe("slots");
+        const started = Date.now();
+        expect((await a.admit(plan({ ttlMs: SHORT, window: null }))).admitted).toBe(true);
+        const second = await b.admit(plan({ id: "call:2", window: null }));
+        if (fresh(started)) expect(second.refused).toBe("slots");
         await expect
-          .poll(async () => (await c.admit(plan({ id: "call:3", window: null }))).admitted, {
-            timeout: 3_000,
-            interval: 50,
-          })
+          .poll(async () => (await c.admit(plan({ id: "call:3", window: null }))).admitted, EXPIRY)
           .toBe(true);
       });
     });
@@ -271,10 +288,19 @@ export function describeStore(name: string, setup: () => Promise<StoreUnderTest>
 
     describe("the limiter on top, three instances sharing the store", () => {
       let prefix = 0;
-      /** Three limiters, as three falgate instances configured alike would be. */
+      /**
+       * Three limiters, as three falgate instances configured alike would be. Failing closed with a long timeout:
+       * a slow store must show up as a refusal, never as an uncounted admission that looks like over-admission.
+       */
       const limiters = (options: LimitsOptions): Limiter[] => {
         const keyPrefix = `suite:${keyspace}:${prefix++}:`;
-        return [a, b, c].map((store) => createLimiter({ ...options, store, keyPrefix }, { logger: silent })!);
+        return [a, b, c].map(
+          (store) =>
+            createLimiter(
+              { onStoreError: "closed", storeTimeout: 10_000, ...options, store, keyPrefix },
+              { logger: silent },
+            )!,
+        );
       };
       const spread = (n: number, call: (limiter: Limiter, i: number) => Promise<unknown>, ls: Limiter[]) =>
         Promise.all(Array.from({ length: n }, (_, i) => outcome(call(ls[i % ls.length]!, i))));
@@ -369,12 +395,12 @@ export function describeStore(name: string, setup: () => Promise<StoreUnderTest>
       });
 
       test("slots of an instance that died expire (callTimeout), and others get them back", async () => {
-        const [crashed, survivor] = limiters({ maxConcurrent: 1, callTimeout: 300 });
+        const [crashed, survivor] = limiters({ maxConcurrent: 1, callTimeout: SHORT });
+        const started = Date.now();
         await admit(crashed!); // never settled
-        expect(await outcome(admit(survivor!))).toBe("concurrency_limited");
-        await expect
-          .poll(async () => typeof (await outcome(admit(survivor!))), { timeout: 3_000, interval: 50 })
-          .toBe("object");
+        const refused = await outcome(admit(survivor!));
+        if (fresh(started)) expect(refused).toBe("concurrency_limited");
+        await expect.poll(async () => typeof (await outcome(admit(survivor!))), EXPIRY).toBe("object");
       });
     });
 
