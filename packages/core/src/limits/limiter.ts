@@ -1,6 +1,7 @@
 import { FalgateError } from "../errors.js";
 import { consoleLogger } from "../logger.js";
 import type { FalTarget } from "../policy/classify.js";
+import { isLocalStore } from "../store/memory.js";
 import type { AdmitPlan, AdmitResult } from "../store/types.js";
 import type { Logger } from "../types.js";
 import { type PolicyState, rateLimitHeaders, seconds } from "./headers.js";
@@ -168,6 +169,7 @@ class LimiterImpl implements Limiter {
   private failures = 0;
   private skipUntil = 0;
   private readonly lastLog = new Map<string, { at: number; suppressed: number }>();
+  private readonly local: boolean;
 
   constructor(
     private readonly limits: ResolvedLimits,
@@ -175,6 +177,7 @@ class LimiterImpl implements Limiter {
     private readonly now: () => number,
   ) {
     this.periodOf = limits.budget && budgetWindows(limits.budget);
+    this.local = isLocalStore(limits.store);
   }
 
   async admit(request: AdmitRequest): Promise<Admission> {
@@ -569,7 +572,9 @@ class LimiterImpl implements Limiter {
     signal: AbortSignal | null,
     onLate?: (value: T) => void,
   ): Promise<T> {
-    if (this.failures >= BREAKER_FAILURES && this.now() < this.skipUntil) {
+    // The memory store answers synchronously and cannot fail: no timer, no breaker on the hot path.
+    if (this.local) return call();
+    if (this.failures >= BREAKER_FAILURES && Date.now() < this.skipUntil) {
       return Promise.reject(new StoreSkipped("falgate: the limits store is failing; skipped for a moment"));
     }
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -580,7 +585,7 @@ class LimiterImpl implements Limiter {
         clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
         if (!failed) this.failures = 0;
-        else if (++this.failures >= BREAKER_FAILURES) this.skipUntil = this.now() + BREAKER_COOLDOWN;
+        else if (++this.failures >= BREAKER_FAILURES) this.skipUntil = Date.now() + BREAKER_COOLDOWN;
       };
       const timer = setTimeout(() => {
         finish(true);
@@ -628,7 +633,7 @@ class LimiterImpl implements Limiter {
   }
 
   private warn(what: string, error: unknown): void {
-    const at = this.now();
+    const at = Date.now();
     const last = this.lastLog.get(what);
     if (last && at - last.at < LOG_EVERY) {
       last.suppressed++;

@@ -23,7 +23,16 @@ export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   if (!Number.isInteger(maxKeys) || maxKeys < 1) {
     throw new TypeError("falgate: option `maxKeys` must be an integer >= 1");
   }
-  return createCellStore(boundedTable(maxKeys, now), now);
+  const store = createCellStore(boundedTable(maxKeys, now), now);
+  LOCAL.add(store);
+  return store;
+}
+
+const LOCAL = new WeakSet<Store>();
+
+/** True for a store made by {@link createMemoryStore}: in-process, never slow, never failing. */
+export function isLocalStore(store: Store): boolean {
+  return LOCAL.has(store);
 }
 
 /**
