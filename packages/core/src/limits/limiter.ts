@@ -242,8 +242,8 @@ class LimiterImpl implements Limiter {
       category === "poll" ? "work" : category,
       category === "poll" ? null : target,
     );
-    const empty: Usage = { principal, rate: null, concurrency: null, budget: null };
-    if (template.empty) return empty;
+    const usage: Usage = { principal, rate: null, concurrency: null, budget: null };
+    if (template.empty) return usage;
     const at = this.now();
     const period = template.budget && this.periodOf ? this.periodOf(at) : null;
     let result: AdmitResult;
@@ -256,7 +256,6 @@ class LimiterImpl implements Limiter {
       this.warn("usage", error);
       throw unavailable(error);
     }
-    const usage = empty;
     const budget = this.limits.budget;
     for (const p of this.policies(template, result, period, at)) {
       if (p.kind === "rate" && template.rate) {
