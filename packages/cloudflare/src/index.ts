@@ -8,6 +8,14 @@ import { toFalgate } from "@falgate/core/binding";
 import { handleTunnel } from "./tunnel.js";
 
 export type { Falgate, FalgateOptions, Principal } from "@falgate/core";
+export {
+  createDurableObjectStore,
+  type DurableObjectNamespaceLike,
+  type DurableObjectStateLike,
+  type DurableObjectStorageLike,
+  type DurableObjectStoreOptions,
+  FalgateStore,
+} from "./store.js";
 /** The realtime tunnel on `WebSocketPair`, for Workers that route requests themselves. */
 export { handleTunnel } from "./tunnel.js";
 

@@ -5,11 +5,21 @@ import type { FalgateOptions } from "./types.js";
 
 export type { Emitter } from "./events/emitter.js";
 export { BINDING, type FalgateBinding } from "./instance.js";
+export {
+  type Admission,
+  type AdmitRequest,
+  type CallOutcome,
+  createLimiter,
+  type Limiter,
+  type LimiterContext,
+  type LimitKind,
+  type Reservation,
+} from "./limits/index.js";
 export { envRule } from "./options/env.js";
 export type { Settings } from "./options/resolve.js";
 export { classifyTarget, type FalTarget } from "./policy/index.js";
 export type { Decision } from "./proxy/decide.js";
-export { forwardWithFetch } from "./proxy/fetch.js";
+export { forwardWithFetch, Prefix } from "./proxy/fetch.js";
 export {
   connectionTokens,
   DECODED_ACCEPT_ENCODING,
@@ -20,7 +30,15 @@ export { bodyTooLarge, type CallInput, readStream, webInput } from "./proxy/inpu
 export { isProxyMethod, methodNotAllowed, PROXY_METHODS } from "./proxy/methods.js";
 export { type FailureState, type ForwardOutcome, type ForwardPlan, truncationCode } from "./proxy/plan.js";
 export { errorReply, errorResponse, jsonReply, type Reply, toResponse } from "./proxy/reply.js";
-export { windowWait } from "./store/memory.js";
+export {
+  type Cell,
+  type CellTable,
+  createCellStore,
+  runStoreOp,
+  type StoreOp,
+  type StoreOpResults,
+  storeOpKeys,
+} from "./store/index.js";
 export {
   CloseCode,
   checkTunnelOrigin,

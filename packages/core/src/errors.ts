@@ -16,6 +16,9 @@ export type FalgateErrorCode =
   | "invalid_body"
   | "payload_too_large"
   | "rate_limited"
+  | "concurrency_limited"
+  | "budget_exhausted"
+  | "limits_unavailable"
   | "missing_credentials"
   | "upstream_unreachable"
   | "upstream_error"
@@ -39,10 +42,13 @@ export const STATUS_BY_CODE: Readonly<Record<FalgateErrorCode, number>> = Object
   method_not_allowed: 405,
   payload_too_large: 413,
   rate_limited: 429,
+  concurrency_limited: 429,
+  budget_exhausted: 429,
   missing_credentials: 500,
   internal_error: 500,
   upstream_unreachable: 502,
   upstream_error: 502,
+  limits_unavailable: 503,
   upstream_timeout: 504,
 });
 

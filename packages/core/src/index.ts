@@ -8,11 +8,30 @@ export {
 } from "./errors.js";
 export type { CallEnd, CallRecord, FalgateEvent, FalgateObserver, TunnelRecord } from "./events/types.js";
 export { createFalgate, type Falgate } from "./instance.js";
+export {
+  type BudgetLimit,
+  type BudgetPeriod,
+  clientKey,
+  type EndpointLimits,
+  LIMIT_RESPONSE_HEADERS,
+  LIMITS_DEFAULTS,
+  type LimitsOptions,
+  type RateLimit,
+  type RateUnit,
+  type Usage,
+} from "./limits/index.js";
 export { consoleLogger } from "./logger.js";
 export { DEFAULTS } from "./options/defaults.js";
 export { DEFAULT_TARGETS } from "./policy/index.js";
 export { DEFAULT_FORWARD_HEADERS, EXPOSED_RESPONSE_HEADERS } from "./proxy/headers.js";
-export { createMemoryStore, type MemoryStoreOptions, type Store, type WindowState } from "./store/index.js";
+export {
+  type AdmitPlan,
+  type AdmitResult,
+  createMemoryStore,
+  type MemoryStoreOptions,
+  type Store,
+  type WindowState,
+} from "./store/index.js";
 export {
   createTokenIssuer,
   type FalgateTokenClaims,

@@ -1,4 +1,5 @@
 import type { FalgateObserver } from "./events/types.js";
+import type { Usage } from "./limits/limiter.js";
 import { resolveOptions, type Settings } from "./options/resolve.js";
 import { type Decision, decide } from "./proxy/decide.js";
 import { forwardWithFetch } from "./proxy/fetch.js";
@@ -35,6 +36,11 @@ export interface Falgate<C extends object = object> {
   handle(request: Request, platform: Platform<C>): Promise<Response>;
   /** Subscribes to falgate's events (metrics, traces, logs); returns the function that unsubscribes. */
   observe(observer: FalgateObserver): () => void;
+  /**
+   * A principal's counters: requests left in the rate window, calls in flight, budget spent (all `null` when no
+   * limits are configured). `principal` is the `authorize` hook's id, or `clientKey(ip)` for anonymous callers.
+   */
+  usage(principal: string): Promise<Usage>;
   /** @internal The binding interface; read it with `bindingOf()` from `@falgate/core/binding`. */
   readonly [BINDING]: FalgateBinding<C>;
 }
@@ -72,6 +78,9 @@ export function createFalgate<C extends object = object>(options: FalgateOptions
     },
     handle,
     observe: (observer) => settings.events.add(observer),
+    usage: (principal) =>
+      settings.limiter?.usage(principal) ??
+      Promise.resolve({ principal, rate: null, concurrency: null, budget: null }),
     [BINDING]: binding,
   };
 }

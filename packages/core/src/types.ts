@@ -1,4 +1,5 @@
 import type { FalgateObserver } from "./events/types.js";
+import type { LimitsOptions } from "./limits/options.js";
 import type { Store } from "./store/types.js";
 import type { TokenOptions } from "./tokens/jwt.js";
 import type { TunnelOptions } from "./tunnel/options.js";
@@ -194,6 +195,11 @@ export interface FalgateOptions<C extends object = object> {
    * instance (Redis, a Durable Object) when you run several. @default createMemoryStore()
    */
   store?: Store;
+  /**
+   * How much each principal may spend: rate limits, concurrency caps, budgets (docs/limits.md), counted in `store`.
+   * Nothing is limited by default. @default undefined
+   */
+  limits?: LimitsOptions;
   /** The fal token interception (realtime / client-mode streams). */
   falTokens?: FalTokenOptions;
   /**

@@ -4,6 +4,7 @@ import {
   bodyTooLarge,
   connectionTokens,
   type ForwardPlan,
+  Prefix,
   relaysResponseHeader,
   truncationCode,
 } from "@falgate/core/binding";
@@ -53,6 +54,7 @@ class Exchange {
   private done = false;
   private paused = false;
   private resume: (() => void) | undefined;
+  private readonly captured: Prefix | null;
 
   constructor(
     private readonly plan: ForwardPlan,
@@ -60,7 +62,9 @@ class Exchange {
     private readonly res: FlushableResponse,
     private readonly dispatcher: Dispatcher,
     private readonly finish: () => void,
-  ) {}
+  ) {
+    this.captured = plan.capture > 0 ? new Prefix(plan.capture) : null;
+  }
 
   start(parsed: Uint8Array | null | undefined): void {
     const { plan, req, res } = this;
@@ -163,6 +167,7 @@ class Exchange {
 
   onData(chunk: Buffer): boolean {
     this.bytesOut += chunk.byteLength;
+    this.captured?.add(chunk);
     const accepted = this.res.write(chunk);
     // A compressing wrapper (`compression()`, Next's) holds bytes back: push each chunk out (SSE stays live).
     if (this.res.flush !== undefined) this.res.flush();
@@ -213,6 +218,7 @@ class Exchange {
       bytesOut: this.bytesOut,
       header: raw === null ? NO_HEADER : (name: string) => findHeader(raw, name),
       upstreamMs: this.upstreamMs,
+      body: this.captured?.bytes() ?? null,
     });
     this.finish();
   }

@@ -3,7 +3,7 @@ import { createFalgate, type Falgate, type FalgateOptions } from "@falgate/core"
 import { bindingOf, errorReply, type Settings, toFalgate } from "@falgate/core/binding";
 import { Agent, type Dispatcher } from "undici";
 import { forwardNode } from "./forward.js";
-import { clientAddress, NodeInput, type ParsedIncomingMessage } from "./input.js";
+import { NodeInput, type ParsedIncomingMessage } from "./input.js";
 import { writeReply } from "./reply.js";
 
 /** The framework context the plain Node binding hands to hooks: the request and response themselves. */
@@ -88,7 +88,7 @@ export function createNodeHandler<
       const decision = await decide(input, {
         env: process.env,
         context: context(req, res),
-        ip: clientAddress(req, trustProxy),
+        ip: req.socket?.remoteAddress ?? null,
       });
       if (decision.kind === "reply") return await writeReply(res, decision.reply);
       return await forwardNode(decision.plan, req, res, input.parsed, dispatcher);

@@ -223,20 +223,6 @@ export function requestUrl(req: ParsedIncomingMessage, trustProxy: boolean): str
   return new URL(`${proto}://localhost${path}`).href;
 }
 
-/**
- * The client's address: the socket's, or with `trustProxy` the last `x-forwarded-for` entry (the address your
- * proxy saw; entries before it are whatever the client claimed, so they never count).
- */
-export function clientAddress(req: IncomingMessage, trustProxy: boolean): string | null {
-  if (trustProxy) {
-    const forwarded = req.headers["x-forwarded-for"];
-    const list = Array.isArray(forwarded) ? forwarded.join(",") : forwarded;
-    const last = list?.split(",").pop()?.trim();
-    if (last) return last;
-  }
-  return req.socket?.remoteAddress ?? null;
-}
-
 function header(req: IncomingMessage, name: string): string | undefined {
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;

@@ -1,153 +1,316 @@
-import type { Store, WindowState } from "@falgate/core";
-import { windowWait } from "@falgate/core/binding";
+import type { AdmitPlan, AdmitResult, Store, WindowState } from "@falgate/core";
 import { checkClient, checkTimeout, type RedisEvalClient, withTimeout } from "./client.js";
 
 /** Options of {@link createRedisStore}. */
 export interface RedisStoreOptions {
-  /** Prefix of every key falgate writes. @default "falgate:" */
+  /** Prefix of every key, on top of the keys falgate builds (which start with `limits.keyPrefix`). @default "" */
   prefix?: string;
-  /** How long one Redis call may take before it fails (and falgate refuses, or fails open where configured). @default 2000 */
+  /**
+   * How long one command may take before it rejects. The limiter bounds its own waits with `storeTimeout`
+   * (default 500 ms); this one covers other callers. @default 2000
+   */
   timeoutMs?: number;
 }
 
-// Redis's clock, in ms: one clock for every instance. Scripts are replicated by effects (Redis >= 5).
-const NOW = `local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)`;
+// Each script reads Redis's clock, in ms: one clock for every instance (scripts replicate by effects, Redis >= 5).
+// The arithmetic mirrors packages/core/src/store/engine.ts line for line; the shared store suite holds both to it.
+const LIB = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local after_now = string.format('(%d', now)
 
-// SET ... NX answers OK the first time and nil after; PX (relative) lets Redis forget the id after it.
+local function extend(key, ttl)
+  if redis.call('PTTL', key) < ttl then redis.call('PEXPIRE', key, ttl) end
+end
+
+-- A sliding-window counter is a hash {s = start of the current fixed window, c = its count, p = the previous one's}.
+local function window_at(key, ms)
+  local v = redis.call('HMGET', key, 's', 'c', 'p')
+  local start = now - (now % ms)
+  local s, c, p = tonumber(v[1]), tonumber(v[2]), tonumber(v[3])
+  if s == nil then return start, 0, 0 end
+  if s == start then return start, c, p end
+  if start - s == ms then return start, 0, c end
+  return start, 0, 0
+end
+
+local function weighted(start, c, p, ms)
+  local w = 1 - (now - start) / ms
+  if w < 0 then w = 0 end
+  return p * w + c
+end
+
+local function wait_for(start, c, p, limit, ms)
+  local elapsed = now - start
+  local excess = weighted(start, c, p, ms) + 1 - limit
+  if excess <= 0 then return 0 end
+  local left = ms - elapsed
+  if p > 0 then
+    local wait = (excess * ms) / p
+    if wait <= left then return math.ceil(wait) end
+  end
+  local over = c + 1 - limit
+  if over <= 0 or c == 0 then return math.ceil(left) end
+  return math.ceil(left + (over * ms) / c)
+end
+
+local function window_state(start, c, p, limit, ms)
+  local remaining = math.floor(limit - weighted(start, c, p, ms))
+  if remaining < 0 then remaining = 0 end
+  local reset = 0
+  if remaining <= 0 then reset = wait_for(start, c, p, limit, ms) end
+  return remaining, reset
+end
+
+local function put_window(key, start, c, p, ms)
+  redis.call('HSET', key, 's', start, 'c', c, 'p', p)
+  redis.call('PEXPIRE', key, start + 2 * ms - now)
+end
+
+-- A slot set is a sorted set: member = slot id, score = deadline.
+local function take(key, id, ttl)
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
+  redis.call('ZADD', key, now + ttl, id)
+  extend(key, ttl)
+end
+`;
+
 const ADD_ONCE = `return redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1]) and 1 or 0`;
 
-// A sliding-window counter: a hash with the current fixed window's start and count and the previous count.
-// The weighted count is previous × overlap + current (the same step as the memory store).
-const HIT = `${NOW}
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local cost = tonumber(ARGV[3])
-local start = now - (now % window)
-local w = redis.call('HMGET', KEYS[1], 's', 'c', 'p')
-local s, c, p = tonumber(w[1]), tonumber(w[2]) or 0, tonumber(w[3]) or 0
-if s == nil then s = start; c = 0; p = 0
-elseif s ~= start then
-  if start - s == window then p = c else p = 0 end
-  c = 0; s = start
+const HIT = `${LIB}
+local limit, ms, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local start, c, p = window_at(KEYS[1], ms)
+local allowed = cost <= 0 or weighted(start, c, p, ms) + cost <= limit
+if allowed and cost > 0 then
+  c = c + cost
+  put_window(KEYS[1], start, c, p, ms)
 end
-local weight = 1 - (now - s) / window
-if weight < 0 then weight = 0 end
-local count = p * weight + c
-local allowed = 0
-if count + cost <= limit then allowed = 1; c = c + cost; count = count + cost end
-redis.call('HSET', KEYS[1], 's', s, 'c', c, 'p', p)
-redis.call('PEXPIRE', KEYS[1], window * 2)
-return {allowed, tostring(count), tostring(now - s), tostring(c), tostring(p)}`;
+local remaining, reset = window_state(start, c, p, limit, ms)
+return { allowed and 1 or 0, remaining, reset }`;
 
-// A sorted set per key, one member per slot scored by its deadline. Drop expired slots, check the count, add:
-// one script, so concurrent acquires never overshoot. The key lives as long as its newest slot.
-const ACQUIRE = `${NOW}
+const ACQUIRE = `${LIB}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local limit = tonumber(ARGV[1])
-if limit > 0 and redis.call('ZSCORE', KEYS[1], ARGV[3]) == false and redis.call('ZCARD', KEYS[1]) >= limit then
+local limit = tonumber(ARGV[2])
+if limit > 0 and not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= limit then
   return 0
 end
-local ttl = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[3])
-if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+take(KEYS[1], ARGV[1], tonumber(ARGV[3]))
 return 1`;
 
 // Removing the last member deletes the key, so idle principals cost nothing.
-const RELEASE = `return redis.call('ZREM', KEYS[1], ARGV[1])`;
+const RELEASE = `redis.call('ZREM', KEYS[1], ARGV[1]) return 1`;
 
-const RENEW = `${NOW}
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) == false or tonumber(redis.call('ZSCORE', KEYS[1], ARGV[1])) <= now then
-  return 0
-end
-local ttl = tonumber(ARGV[2])
-redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
-if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+const MOVE = `${LIB}
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) <= now then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+take(KEYS[1], ARGV[2], tonumber(ARGV[3]))
 return 1`;
 
-const SLOTS = `${NOW}
-return redis.call('ZCOUNT', KEYS[1], '(' .. now, '+inf')`;
+const SLOTS = `${LIB}
+return redis.call('ZCOUNT', KEYS[1], after_now, '+inf')`;
 
-// A running total that starts over after its period: the first add sets the expiry.
-const ADD = `local total = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
+// INCRBYFLOAT keeps an existing key's TTL: the total is forgotten ttl after it was created.
+const ADD = `local v = redis.call('INCRBYFLOAT', KEYS[1], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return tostring(total)`;
+return v`;
 
-const TOTAL = `return tostring(redis.call('GET', KEYS[1]) or '0')`;
+const TOTAL = `return redis.call('GET', KEYS[1]) or '0'`;
+
+// KEYS: [window] [total] slot sets...; ARGV: peek, has window, window limit, window ms, has total, total limit,
+// slot id, slot ttl, one limit per slot set. Checks everything, then commits only if all passed.
+const ADMIT = `${LIB}
+local peek = ARGV[1] == '1'
+local k = 1
+local wkey, tkey
+if ARGV[2] == '1' then wkey = KEYS[k]; k = k + 1 end
+if ARGV[5] == '1' then tkey = KEYS[k]; k = k + 1 end
+local first = k
+
+local tvalue, treset = '0', 0
+local total_ok = true
+if tkey then
+  local v = redis.call('GET', tkey)
+  if v then
+    tvalue = v
+    local pttl = redis.call('PTTL', tkey)
+    if pttl > 0 then treset = pttl end
+  end
+  total_ok = tonumber(tvalue) < tonumber(ARGV[6])
+end
+
+local ws, wc, wp, wlimit, wms
+local window_ok = true
+if wkey then
+  wlimit, wms = tonumber(ARGV[3]), tonumber(ARGV[4])
+  ws, wc, wp = window_at(wkey, wms)
+  window_ok = weighted(ws, wc, wp, wms) + 1 <= wlimit
+end
+
+local counts = {}
+local slots_ok = true
+for i = first, #KEYS do
+  local held = redis.call('ZCOUNT', KEYS[i], after_now, '+inf')
+  counts[#counts + 1] = held
+  local limit = tonumber(ARGV[9 + i - first])
+  if limit > 0 and held >= limit then slots_ok = false end
+end
+
+local refused = 0
+if not total_ok then refused = 1 elseif not window_ok then refused = 2 elseif not slots_ok then refused = 3 end
+if refused == 0 and not peek then
+  if wkey then
+    wc = wc + 1
+    put_window(wkey, ws, wc, wp, wms)
+  end
+  local ttl = tonumber(ARGV[8])
+  for i = first, #KEYS do
+    take(KEYS[i], ARGV[7], ttl)
+    counts[i - first + 1] = redis.call('ZCARD', KEYS[i])
+  end
+end
+
+local remaining, reset = -1, 0
+if wkey then remaining, reset = window_state(ws, wc, wp, wlimit, wms) end
+local out = { refused == 0 and 1 or 0, refused, remaining, reset, tvalue, treset }
+for i = 1, #counts do out[#out + 1] = counts[i] end
+return out`;
+
+const REFUSED: readonly AdmitResult["refused"][] = [null, "total", "window", "slots"];
+
+/** A Lua script and its SHA1, computed once (EVALSHA saves sending the script on every call). */
+interface Script {
+  source: string;
+  sha: Promise<string | null>;
+}
+
+async function sha1(text: string): Promise<string | null> {
+  const subtle = globalThis.crypto?.subtle;
+  if (!subtle) return null;
+  const digest = await subtle.digest("SHA-1", new TextEncoder().encode(text));
+  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+}
 
 /**
- * The {@link Store} in Redis (≥ 6.2): every instance pointing at the same Redis shares single-use token ids,
- * tunnel slots, rate windows and budget totals. Each primitive is one Lua script (atomic), timed by Redis's own
- * clock, and every key expires. A call that fails or takes longer than `timeoutMs` rejects; falgate then refuses
- * (or fails open where the limits say so). Works with ioredis (`new Redis(url)`) or node-redis v4+
- * (`fromNodeRedis(client)`).
+ * The {@link Store} in Redis, shared by every instance that points at the same Redis: each primitive is one Lua
+ * script (atomic, run on Redis's clock), and an admission — rate window, budget and concurrency slots together —
+ * is one script, so one round trip. Every key expires on its own (slots at their deadlines, windows after two
+ * windows, totals at the end of their period), so a crashed instance leaks nothing for good.
+ *
+ * Methods reject when Redis errors or does not answer within `timeoutMs`; the limiter then applies its
+ * `onStoreError`. Give it a client that fails fast while Redis is down and reconnects by itself (ioredis:
+ * `enableOfflineQueue: false`, see docs/production.md). In Redis Cluster, keep every key in one slot with a
+ * hash tag in the prefix (`limits.keyPrefix: "{falgate}:"`), since an admission touches several keys.
  * @example
- * const falgate = createFalgate({ store: createRedisStore(new Redis(process.env.REDIS_URL)) });
+ * const store = createRedisStore(new Redis(process.env.REDIS_URL, { enableOfflineQueue: false }));
+ * createFalgate({ limits: { rate: "60/min", store } });
  */
 export function createRedisStore(client: RedisEvalClient, options: RedisStoreOptions = {}): Store {
   checkClient(client, "createRedisStore");
-  const prefix = options.prefix ?? "falgate:";
+  const prefix = options.prefix ?? "";
+  if (typeof prefix !== "string")
+    throw new TypeError("falgate: createRedisStore option `prefix` must be a string");
   const timeoutMs = options.timeoutMs ?? 2000;
   checkTimeout(timeoutMs, "createRedisStore");
-  const run = (script: string, what: string, key: string, ...args: string[]) =>
-    withTimeout(client.eval(script, 1, prefix + key, ...args), timeoutMs, what);
+  const script = (source: string): Script => {
+    const sha = sha1(source).catch(() => null);
+    return { source, sha };
+  };
+  const scripts = {
+    addOnce: script(ADD_ONCE),
+    hit: script(HIT),
+    acquire: script(ACQUIRE),
+    release: script(RELEASE),
+    move: script(MOVE),
+    slots: script(SLOTS),
+    add: script(ADD),
+    total: script(TOTAL),
+    admit: script(ADMIT),
+  };
+
+  const evaluate = async (s: Script, keys: readonly string[], args: readonly string[]): Promise<unknown> => {
+    const full = keys.map((key) => prefix + key);
+    if (client.evalsha) {
+      const sha = await s.sha;
+      if (sha) {
+        try {
+          return await client.evalsha(sha, full.length, ...full, ...args);
+        } catch (error) {
+          // After a restart or SCRIPT FLUSH Redis no longer knows the script: EVAL loads it again.
+          if (!/NOSCRIPT/.test(error instanceof Error ? error.message : String(error))) throw error;
+        }
+      }
+    }
+    return client.eval(s.source, full.length, ...full, ...args);
+  };
+  const run = (what: string, s: Script, keys: readonly string[], args: readonly (string | number)[]) =>
+    withTimeout(evaluate(s, keys, args.map(String)), timeoutMs, what);
 
   return {
     async addOnce(key, ttlMs) {
-      return Number(await run(ADD_ONCE, "addOnce", key, String(Math.max(1, Math.ceil(ttlMs))))) === 1;
+      return Number(await run("addOnce", scripts.addOnce, [key], [Math.max(1, Math.ceil(ttlMs))])) === 1;
     },
-    async hit(key, limit, windowMs, cost) {
-      const reply = (await run(HIT, "hit", key, String(limit), String(windowMs), String(cost))) as unknown[];
-      const [allowed, count, elapsed, current, previous] = reply.map(Number) as [
-        number,
-        number,
-        number,
-        number,
-        number,
-      ];
-      return windowState(allowed === 1, count, elapsed, current, previous, limit, windowMs);
+    async hit(key, limit, windowMs, cost): Promise<WindowState> {
+      const reply = asArray(await run("hit", scripts.hit, [key], [limit, windowMs, cost]));
+      return { allowed: Number(reply[0]) === 1, remaining: Number(reply[1]), resetMs: Number(reply[2]) };
     },
     async acquire(key, id, limit, ttlMs) {
-      const command = client.eval(ACQUIRE, 1, prefix + key, String(Math.trunc(limit)), String(ttlMs), id);
-      try {
-        return Number(await withTimeout(command, timeoutMs, "acquire")) === 1;
-      } catch (error) {
-        // The script may still run once Redis answers: give that slot back instead of leaking it.
-        command
-          .then((late) => (Number(late) === 1 ? client.eval(RELEASE, 1, prefix + key, id) : undefined))
-          .catch(() => undefined);
-        throw error;
-      }
+      return Number(await run("acquire", scripts.acquire, [key], [id, Math.trunc(limit), ttlMs])) === 1;
     },
     async release(key, id) {
-      await run(RELEASE, "release", key, id);
+      await run("release", scripts.release, [key], [id]);
     },
     async renew(key, id, ttlMs) {
-      return Number(await run(RENEW, "renew", key, id, String(ttlMs))) === 1;
+      return Number(await run("renew", scripts.move, [key], [id, id, ttlMs])) === 1;
+    },
+    async move(key, from, to, ttlMs) {
+      return Number(await run("move", scripts.move, [key], [from, to, ttlMs])) === 1;
     },
     async slots(key) {
-      return Number(await run(SLOTS, "slots", key));
+      return Number(await run("slots", scripts.slots, [key], []));
     },
     async add(key, amount, ttlMs) {
-      return Number(await run(ADD, "add", key, String(amount), String(Math.max(1, Math.ceil(ttlMs)))));
+      return Number(await run("add", scripts.add, [key], [amount, Math.max(1, Math.ceil(ttlMs))]));
     },
     async total(key) {
-      return Number(await run(TOTAL, "total", key));
+      return Number(await run("total", scripts.total, [key], []));
+    },
+    async admit(plan: AdmitPlan): Promise<AdmitResult> {
+      const keys: string[] = [];
+      if (plan.window) keys.push(plan.window.key);
+      if (plan.total) keys.push(plan.total.key);
+      for (const set of plan.slots) keys.push(set.key);
+      const args: (string | number)[] = [
+        plan.peek ? 1 : 0,
+        plan.window ? 1 : 0,
+        plan.window?.limit ?? 0,
+        plan.window?.windowMs ?? 1,
+        plan.total ? 1 : 0,
+        plan.total?.limit ?? 0,
+        plan.id,
+        Math.max(1, Math.ceil(plan.ttlMs)),
+        ...plan.slots.map((set) => Math.trunc(set.limit)),
+      ];
+      const reply = asArray(await run("admission", scripts.admit, keys, args));
+      const admitted = Number(reply[0]) === 1;
+      return {
+        admitted,
+        refused: REFUSED[Number(reply[1])] ?? null,
+        window: plan.window
+          ? {
+              allowed: admitted && !plan.peek,
+              remaining: Number(reply[2]),
+              resetMs: Number(reply[3]),
+            }
+          : null,
+        total: plan.total ? { value: Number(reply[4]), resetMs: Number(reply[5]) } : null,
+        slots: reply.slice(6).map(Number),
+      };
     },
   };
 }
 
-/** The window state from a script's counters (`resetMs` computed the way every store does). */
-function windowState(
-  allowed: boolean,
-  count: number,
-  elapsed: number,
-  current: number,
-  previous: number,
-  limit: number,
-  windowMs: number,
-): WindowState {
-  const remaining = Math.max(0, Math.floor(limit - count));
-  const resetMs = allowed && remaining > 0 ? 0 : windowWait({ current, previous }, elapsed, limit, windowMs);
-  return { allowed, remaining, resetMs };
+function asArray(reply: unknown): unknown[] {
+  if (!Array.isArray(reply)) throw new Error("falgate: unexpected reply from a Redis script");
+  return reply;
 }

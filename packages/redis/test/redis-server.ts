@@ -10,6 +10,10 @@ export interface TestRedis {
   pause(): void;
   /** Thaws a paused server (SIGCONT). */
   resume(): void;
+  /** Kills the server (SIGKILL, as in a crash): connections drop, data is gone (no persistence). */
+  stop(): Promise<void>;
+  /** Starts a stopped server again on the same socket; resolves once it accepts connections. */
+  start(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -20,39 +24,59 @@ const INSTALL_HINT =
 export async function startRedis(): Promise<TestRedis> {
   const dir = await mkdtemp(join(tmpdir(), "falgate-redis-"));
   const socket = join(dir, "redis.sock");
-  const child = spawn(
-    "redis-server",
-    [
-      "--port",
-      "0",
-      "--unixsocket",
-      socket,
-      "--dir",
-      dir,
-      "--save",
-      "",
-      "--appendonly",
-      "no",
-      "--daemonize",
-      "no",
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const args = [
+    "--port",
+    "0",
+    "--unixsocket",
+    socket,
+    "--dir",
+    dir,
+    "--save",
+    "",
+    "--appendonly",
+    "no",
+    "--daemonize",
+    "no",
+  ];
+  let child: ChildProcess | null = null;
+  let exited: Promise<void> = Promise.resolve();
+  const spawnServer = async () => {
+    const started = spawn("redis-server", args, { stdio: ["ignore", "pipe", "pipe"] });
+    child = started;
+    exited = new Promise<void>((resolve) => started.once("exit", () => resolve()));
+    try {
+      await ready(started);
+    } catch (error) {
+      started.kill("SIGKILL");
+      throw error;
+    }
+  };
+  const kill = async () => {
+    const running = child;
+    if (running && running.exitCode === null && running.signalCode === null) {
+      running.kill("SIGCONT");
+      running.kill("SIGKILL");
+    }
+    await exited;
+    child = null;
+  };
   try {
-    await ready(child);
+    await spawnServer();
   } catch (error) {
-    child.kill("SIGKILL");
     await rm(dir, { recursive: true, force: true });
     throw error;
   }
   return {
     socket,
-    pause: () => child.kill("SIGSTOP"),
-    resume: () => child.kill("SIGCONT"),
+    pause: () => child?.kill("SIGSTOP"),
+    resume: () => child?.kill("SIGCONT"),
+    stop: kill,
+    async start() {
+      if (child) return;
+      await spawnServer();
+    },
     async close() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-      await exited;
+      await kill();
       await rm(dir, { recursive: true, force: true });
     },
   };

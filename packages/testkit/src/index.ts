@@ -24,6 +24,7 @@ export {
   send,
 } from "./http.js";
 export { fetchListener, listen, silentLogger } from "./server.js";
+export { describeStore, type StoreUnderTest } from "./store-suite.js";
 export {
   describeTunnelConformance,
   type TunnelCheck,

@@ -1,4 +1,5 @@
 import { createEmitter, type Emitter } from "../events/emitter.js";
+import { createLimiter, type Limiter } from "../limits/limiter.js";
 import { consoleLogger } from "../logger.js";
 import {
   compileEndpointPolicy,
@@ -52,6 +53,8 @@ export interface Settings<C extends object = object> {
   onResponse: ((info: ResponseInfo<C>) => void | Promise<void>) | undefined;
   events: Emitter;
   store: Store;
+  /** Rate limits, concurrency caps and budgets; `null` when nothing is limited (zero work per call). */
+  limiter: Limiter | null;
   falTokenMaxExpiration: number;
   /** The falgate token issuer for an env; `null` when no token key is configured. */
   tokenIssuer: (env: FalgateEnv) => TokenIssuer | null;
@@ -182,6 +185,7 @@ export function resolveOptions<C extends object>(options: FalgateOptions<C>): Se
     onResponse: fn("onResponse", options.onResponse),
     events: createEmitter(logger, options.observers ?? []),
     store,
+    limiter: createLimiter(options.limits, { store, logger }),
     falTokenMaxExpiration: nonNegative(
       "falTokens.maxExpiration",
       options.falTokens?.maxExpiration,

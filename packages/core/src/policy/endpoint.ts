@@ -66,6 +66,22 @@ export function compileEndpointPolicy(patterns?: readonly string[]): EndpointPol
   };
 }
 
+/**
+ * One endpoint pattern as a test of app targets, for options other than `allowedEndpoints` that key on endpoints
+ * (per-endpoint limits and prices): same syntax and same reading, queue request URLs matched by their app. Targets
+ * that name no app never match. A bad pattern throws a `TypeError` naming `option`.
+ */
+export function endpointMatcher(pattern: string, option: string): (target: FalTarget) => boolean {
+  const compiled = compilePattern(pattern, option);
+  return (target) => {
+    if (target.appId === null || target.endpointId === null) return false;
+    if (target.kind === "token" || target.kind === "storage" || target.kind === "other") return false;
+    return target.kind === "queue-request"
+      ? matchesApp(compiled, target.appId.split("/"))
+      : matchesEndpoint(compiled, target.endpointId.split("/"));
+  };
+}
+
 function matcher(
   segments: readonly string[],
   test: (pattern: Pattern, segments: readonly string[]) => boolean,

@@ -1,4 +1,5 @@
 import { FalgateError } from "../errors.js";
+import { clientKey } from "../limits/client-key.js";
 import type { Settings } from "../options/resolve.js";
 import type { HookContext, Principal } from "../types.js";
 import type { CallInput } from "./input.js";
@@ -86,4 +87,24 @@ function ownOrigin(url: string): string | null {
 function truncate(value: string): string {
   const clean = value.replace(/[^\x20-\x7e]/g, "?");
   return JSON.stringify(clean.length > 100 ? `${clean.slice(0, 100)}…` : clean);
+}
+
+/**
+ * Who the limits count a call against: the principal's id, or for anonymous callers (the same-origin default,
+ * `allowUnauthenticated`) their address grouped by `clientKey`. With `trustProxy` the address is the last
+ * `x-forwarded-for` entry (the one your proxy saw; earlier ones are the client's claims), otherwise the socket's.
+ */
+export function limitKey(
+  principal: Principal,
+  input: CallInput,
+  platform: { ip?: string | null },
+  trustProxy: boolean,
+): string {
+  if (principal !== ANONYMOUS) return principal.id;
+  let ip = platform.ip ?? null;
+  if (trustProxy) {
+    const last = input.header("x-forwarded-for")?.split(",").pop()?.trim();
+    if (last) ip = last;
+  }
+  return ip ? clientKey(ip) : ANONYMOUS.id;
 }

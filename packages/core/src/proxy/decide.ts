@@ -1,12 +1,13 @@
 import { FalgateError, isFalgateError } from "../errors.js";
 import type { CallRecord } from "../events/types.js";
+import type { Admission, Usage } from "../limits/limiter.js";
 import type { Settings } from "../options/resolve.js";
 import { checkWebhook, classifyTarget, type FalTarget } from "../policy/index.js";
 import { rewriteFalTokenRequest } from "../tokens/fal.js";
 import type { TokenIssuer } from "../tokens/jwt.js";
 import { isTokenPath, tokenRoute } from "../tokens/route.js";
 import type { HookContext, Platform, Principal } from "../types.js";
-import { authenticate, checkOrigin } from "./access.js";
+import { ANONYMOUS, authenticate, checkOrigin, limitKey } from "./access.js";
 import { corsHeaders, preflightReply } from "./cors.js";
 import { upstreamRequestHeaders } from "./headers.js";
 import type { CallInput } from "./input.js";
@@ -14,7 +15,7 @@ import { bodyTooLarge } from "./input.js";
 import { resolveKey } from "./key.js";
 import { isProxyMethod, methodNotAllowed } from "./methods.js";
 import { createPlan, type ForwardPlan } from "./plan.js";
-import { errorReply, type Reply } from "./reply.js";
+import { errorReply, jsonReply, type Reply } from "./reply.js";
 
 /** What the core decided about one request: answer it with a reply, or forward it with a plan. */
 export type Decision = { kind: "reply"; reply: Reply } | { kind: "forward"; plan: ForwardPlan };
@@ -56,7 +57,11 @@ export async function decide<C extends object>(
     const call: Call<C> = { settings, input, platform, ctx, principal, record, corsOrigin, startedAt };
 
     const rawTarget = input.header("x-fal-target-url");
-    if (rawTarget === null && isTokenPath(pathOf(input.url))) return await tokenCall(call);
+    if (rawTarget === null) {
+      const path = pathOf(input.url);
+      if (isTokenPath(path)) return await tokenCall(call);
+      if (isUsagePath(path)) return await usageCall(call);
+    }
     const target = settings.targets.parse(rawTarget);
     const fal = classifyTarget(target);
     describe(record, fal);
@@ -77,7 +82,7 @@ export async function decide<C extends object>(
             maxExpiration: settings.falTokenMaxExpiration,
           })
         : null;
-    return { kind: "forward", plan: await plan(call, target, fal.endpointId, body) };
+    return { kind: "forward", plan: await plan(call, target, fal, body) };
   } catch (error) {
     if (!isFalgateError(error)) {
       // Not ours: usually a bug in an app hook (authorize, credentials, onRequest). Its message helps the
@@ -104,6 +109,11 @@ interface Call<C extends object> {
   startedAt: number;
 }
 
+/** Who the limits count this call against (see {@link limitKey}). */
+function keyOf<C extends object>(call: Call<C>): string {
+  return limitKey(call.principal, call.input, call.platform, call.settings.trustProxy);
+}
+
 /** The token route (`POST {mount}/token`, no `x-fal-target-url`): see docs/realtime.md. */
 async function tokenCall<C extends object>(call: Call<C>): Promise<Decision> {
   const { settings, input, principal, record } = call;
@@ -118,32 +128,78 @@ async function tokenCall<C extends object>(call: Call<C>): Promise<Decision> {
     });
     throw new FalgateError("internal_error", "falgate token keys are misconfigured.");
   }
-  const result = await tokenRoute(input, {
-    principal,
-    endpoints: settings.endpoints,
-    maxExpiration: settings.falTokenMaxExpiration,
-    issuer,
-  });
-  record.endpointId = result.app;
-  record.appId = classifyTarget(new URL(`https://fal.run/${result.app}`)).appId;
-  if ("reply" in result) {
-    result.reply.headers.push(...corsHeaders(call.corsOrigin, settings));
-    return answered(settings, record, result.reply, call.startedAt);
+  const admission = settings.limiter
+    ? await settings.limiter.admit({ principal: keyOf(call), kind: "token", target: null })
+    : null;
+  try {
+    const result = await tokenRoute(input, {
+      // An anonymous caller's tokens name its address key, so the tunnel's limits count it like its HTTP calls.
+      principal: principal === ANONYMOUS ? { id: keyOf(call) } : principal,
+      endpoints: settings.endpoints,
+      maxExpiration: settings.falTokenMaxExpiration,
+      issuer,
+    });
+    record.endpointId = result.app;
+    record.appId = classifyTarget(new URL(`https://fal.run/${result.app}`)).appId;
+    if ("reply" in result) {
+      result.reply.headers.push(...corsHeaders(call.corsOrigin, settings), ...limitHeaders(admission));
+      settleNow(call, admission, 200);
+      return answered(settings, record, result.reply, call.startedAt);
+    }
+    // A clean JSON POST: the browser's request may carry no content-type (`?app=`) or other headers.
+    const headers = ["content-type", "application/json", "accept", "application/json"];
+    return {
+      kind: "forward",
+      plan: await plan(call, FAL_TOKENS, null, result.falTokenBody, { headers, admission }),
+    };
+  } catch (error) {
+    settleNow(call, admission, 0);
+    throw error;
   }
-  // A clean JSON POST: the browser's request may carry no content-type (`?app=`) or other headers.
-  const headers = ["content-type", "application/json", "accept", "application/json"];
-  return { kind: "forward", plan: await plan(call, FAL_TOKENS, null, result.falTokenBody, headers) };
 }
 
-/** Hooks, key and plan for a call that passed policy. */
+/** `GET {mount}/usage`: the caller's own counters (what is left), for a page to show. */
+async function usageCall<C extends object>(call: Call<C>): Promise<Decision> {
+  const { settings, input, record } = call;
+  record.route = "usage";
+  if (input.method !== "GET" && input.method !== "HEAD") {
+    throw new FalgateError("method_not_allowed", "Usage is read with GET.", { headers: { allow: "GET" } });
+  }
+  const key = keyOf(call);
+  const usage: Usage = settings.limiter
+    ? await settings.limiter.usage(key)
+    : { principal: key, rate: null, concurrency: null, budget: null };
+  return answered(
+    settings,
+    record,
+    jsonReply(200, usage, corsHeaders(call.corsOrigin, settings)),
+    call.startedAt,
+  );
+}
+
+/** The limits' headers of an admitted call, as pairs. */
+function limitHeaders(admission: Admission | null): Array<[string, string]> {
+  return admission ? Object.entries(admission.headers) : [];
+}
+
+/** Settles a reservation whose call ended without a forwarded answer (a refusal after admission, a minted token). */
+function settleNow<C extends object>(call: Call<C>, admission: Admission | null, status: number): void {
+  if (!admission || !call.settings.limiter) return;
+  const done = call.settings.limiter.settle(admission.reservation, { status, header: () => null });
+  call.platform.waitUntil?.(done);
+}
+
+/** Hooks, key, limits and plan for a call that passed policy. */
 async function plan<C extends object>(
   call: Call<C>,
   target: URL,
-  endpointId: string | null,
+  fal: FalTarget | null,
   body: string | null,
-  fixedHeaders?: string[],
+  token?: { headers: string[]; admission: Admission | null },
 ): Promise<ForwardPlan> {
   const { settings, input, ctx, principal, record } = call;
+  const fixedHeaders = token?.headers;
+  const endpointId = fal?.endpointId ?? null;
   const method = fixedHeaders ? "POST" : input.method;
   const relayBody = body === null && method !== "GET" && method !== "HEAD";
   if (relayBody && settings.maxBodySize > 0) {
@@ -155,26 +211,47 @@ async function plan<C extends object>(
     await settings.onRequest({ principal, method, target, endpointId, request: input.request, ctx });
   }
   const key = await resolveKey(() => input.request, ctx.env, principal, settings);
-  const plan = createPlan({
-    settings,
-    record,
-    target,
-    method,
-    headers: fixedHeaders ?? upstreamRequestHeaders(input, settings.forwardHeaders, relayBody),
-    acceptEncoding: fixedHeaders ? null : input.header("accept-encoding"),
-    body,
-    relayBody,
-    key,
-    corsOrigin: call.corsOrigin,
-    principal,
-    endpointId,
-    ctx,
-    env: ctx.env,
-    waitUntil: call.platform.waitUntil,
-    startedAt: call.startedAt,
-  });
+  const admission = token
+    ? token.admission
+    : settings.limiter
+      ? await settings.limiter.admit({ principal: keyOf(call), kind: "proxy", target: fal })
+      : null;
+  let plan: ForwardPlan;
+  try {
+    plan = createPlan({
+      settings,
+      record,
+      target,
+      method,
+      headers: fixedHeaders ?? upstreamRequestHeaders(input, settings.forwardHeaders, relayBody),
+      acceptEncoding: fixedHeaders ? null : input.header("accept-encoding"),
+      body,
+      relayBody,
+      key,
+      corsOrigin: call.corsOrigin,
+      principal,
+      endpointId,
+      ctx,
+      env: ctx.env,
+      waitUntil: call.platform.waitUntil,
+      startedAt: call.startedAt,
+      limits: admission && settings.limiter ? { limiter: settings.limiter, admission } : null,
+      capture: admission && fal && (fal.action === "submit" || fal.action === "cancel") ? CAPTURE_BYTES : 0,
+    });
+  } catch (error) {
+    settleNow(call, admission, 0);
+    throw error;
+  }
   if (settings.events.active) settings.events.emit({ type: "call.start", call: record });
   return plan;
+}
+
+/** How much of a queue submit's or cancel's answer the limits may read (its `request_id`, its `status`). */
+const CAPTURE_BYTES = 4096;
+
+/** True when a path (without `x-fal-target-url`) is the usage route (it ends in `/usage`). */
+function isUsagePath(pathname: string): boolean {
+  return pathname.replace(/\/+$/, "").endsWith("/usage");
 }
 
 function describe(record: CallRecord, fal: FalTarget): void {

@@ -87,8 +87,18 @@ export async function forwardWithFetch(
   const responseHeaders = answerHeaders(upstream.headers, plan);
   const status = upstream.status;
   const header = (name: string) => upstream.headers.get(name);
+  const captured = plan.capture > 0 ? new Prefix(plan.capture) : null;
   const report = (bytesOut: number, error: string | null) =>
-    plan.settle({ status, code: null, error, bytesIn: meter.bytes, bytesOut, header, upstreamMs });
+    plan.settle({
+      status,
+      code: null,
+      error,
+      bytesIn: meter.bytes,
+      bytesOut,
+      header,
+      upstreamMs,
+      body: captured?.bytes() ?? null,
+    });
 
   if (upstream.body === null || plan.method === "HEAD" || NULL_BODY_STATUS.has(status)) {
     if (upstream.body) upstream.body.cancel().catch(() => undefined);
@@ -100,6 +110,7 @@ export async function forwardWithFetch(
   const relayed = relayBody(upstream.body, {
     idleTimeout: plan.timeouts.idle,
     onIdle: () => controller.abort(new FalgateError("upstream_timeout", "fal stopped sending data.")),
+    ...(captured ? { onChunk: (chunk: Uint8Array) => captured.add(chunk) } : {}),
     onEnd: (end, bytesOut) => {
       release();
       if (end.kind === "done") return report(bytesOut, null);
@@ -142,4 +153,28 @@ function outcome(
   bytesOut: number,
 ): ForwardOutcome {
   return { status, code, error, bytesIn, bytesOut, header: NO_HEADER, upstreamMs: 0 };
+}
+
+/** The first `limit` bytes of a body, copied as they pass (the body itself is never held). */
+export class Prefix {
+  private readonly buffer: Uint8Array;
+  private length = 0;
+
+  constructor(limit: number) {
+    this.buffer = new Uint8Array(limit);
+  }
+
+  /** Copies what still fits of `chunk`. */
+  add(chunk: Uint8Array): void {
+    const room = this.buffer.byteLength - this.length;
+    if (room <= 0) return;
+    const part = chunk.byteLength <= room ? chunk : chunk.subarray(0, room);
+    this.buffer.set(part, this.length);
+    this.length += part.byteLength;
+  }
+
+  /** What was copied. */
+  bytes(): Uint8Array {
+    return this.buffer.subarray(0, this.length);
+  }
 }

@@ -1,3 +1,5 @@
+import { LIMIT_RESPONSE_HEADERS } from "../limits/headers.js";
+
 /** Request headers of the fal wire contract forwarded by default (PROTOCOL.md §2). */
 export const DEFAULT_FORWARD_HEADERS: readonly string[] = Object.freeze([
   "x-fal-queue-priority",
@@ -9,13 +11,14 @@ export const DEFAULT_FORWARD_HEADERS: readonly string[] = Object.freeze([
   "x-fal-store-io",
 ]);
 
-/** Response headers a browser on another origin must be able to read. */
+/** Response headers a browser on another origin must be able to read: fal's, and the limits' (what is left). */
 export const EXPOSED_RESPONSE_HEADERS: readonly string[] = Object.freeze([
   "x-fal-request-id",
   "x-fal-request-timeout-type",
   "x-fal-error-type",
   "x-fal-retryable",
   "x-fal-billable-units",
+  ...LIMIT_RESPONSE_HEADERS,
 ]);
 
 /** Content headers always forwarded as sent (never forced, never rewritten). */

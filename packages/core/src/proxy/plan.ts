@@ -1,5 +1,6 @@
 import { FalgateError, type FalgateErrorCode } from "../errors.js";
 import type { CallRecord } from "../events/types.js";
+import type { Admission, Limiter } from "../limits/limiter.js";
 import { redact } from "../logger.js";
 import type { Settings } from "../options/resolve.js";
 import type { FalgateEnv, HookContext, Principal } from "../types.js";
@@ -23,6 +24,8 @@ export interface ForwardOutcome {
   header: (name: string) => string | null;
   /** From sending to fal until its headers arrived, ms (`0` when it never answered). */
   upstreamMs: number;
+  /** The first {@link ForwardPlan.capture} bytes of fal's answer body, when the plan asked for them. */
+  body?: Uint8Array | null;
 }
 
 /** What went wrong while forwarding, as far as the binding knows. */
@@ -64,8 +67,13 @@ export interface ForwardPlan {
   readonly maxBodySize: number;
   /** Connect, headers and idle (between two chunks of the answer) timeouts, ms; `0` disables one. */
   readonly timeouts: { readonly connect: number; readonly headers: number; readonly idle: number };
-  /** Headers falgate adds to fal's answer (CORS), as `[name, value]` pairs. */
+  /** Headers falgate adds to fal's answer (CORS, what the limits leave), as `[name, value]` pairs. */
   readonly responseHeaders: ReadonlyArray<readonly [string, string]>;
+  /**
+   * How many bytes of fal's answer body to hand to `settle` (`0`: none). The limits read a queue submit's
+   * `request_id` and a cancel's `status` from them; the answer itself streams on untouched.
+   */
+  readonly capture: number;
   /** Maps a transport failure to the error to answer (and logs it, without secrets). */
   failure(error: unknown, state?: FailureState): FalgateError;
   /** The reply for an error, with this call's CORS headers. */
@@ -95,6 +103,10 @@ export interface PlanInput<C extends object> {
   waitUntil: ((promise: Promise<unknown>) => void) | undefined;
   /** `performance.now()` when the decision started. */
   startedAt: number;
+  /** The call's admission by the limits, settled with the call; `null` when nothing is limited. */
+  limits: { limiter: Limiter; admission: Admission } | null;
+  /** Bytes of the answer body the limits need (see {@link ForwardPlan.capture}). */
+  capture: number;
 }
 
 // Errors raised while connecting: the request surely did not reach fal, so a retry is safe.
@@ -123,7 +135,8 @@ export function createPlan<C extends object>(p: PlanInput<C>): ForwardPlan {
     path = url.pathname + url.search;
     if (mapped.host) headers.push("x-falgate-upstream-host", mapped.host);
   }
-  const cors = corsHeaders(p.corsOrigin, settings);
+  const cors: Array<[string, string]> = corsHeaders(p.corsOrigin, settings);
+  const responseHeaders = p.limits ? [...cors, ...Object.entries(p.limits.admission.headers)] : cors;
   const falgateMs = performance.now() - p.startedAt;
   let settled = false;
 
@@ -139,7 +152,8 @@ export function createPlan<C extends object>(p: PlanInput<C>): ForwardPlan {
     relayBody: p.relayBody,
     maxBodySize: settings.maxBodySize,
     timeouts: settings.timeouts,
-    responseHeaders: cors,
+    responseHeaders,
+    capture: p.capture,
 
     failure(error, state = {}) {
       if (state.tooLarge) return bodyTooLarge(settings.maxBodySize);
@@ -181,6 +195,14 @@ export function createPlan<C extends object>(p: PlanInput<C>): ForwardPlan {
       settled = true;
       const totalMs = performance.now() - p.startedAt;
       const requestId = outcome.header("x-fal-request-id");
+      if (p.limits) {
+        const body = outcome.body ? new TextDecoder().decode(outcome.body) : null;
+        // fal's status only when fal answered: a 502/504 of falgate's own is "no answer" to the limits.
+        const status = outcome.code === null ? outcome.status : 0;
+        p.waitUntil?.(
+          p.limits.limiter.settle(p.limits.admission.reservation, { status, header: outcome.header, body }),
+        );
+      }
       if (settings.events.active) {
         const units = Number(outcome.header("x-fal-billable-units") ?? Number.NaN);
         settings.events.emit({

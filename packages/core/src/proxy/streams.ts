@@ -56,7 +56,13 @@ export type BodyEnd =
  */
 export function relayBody(
   source: ReadableStream<Uint8Array>,
-  options: { idleTimeout: number; onIdle: () => void; onEnd: (end: BodyEnd, bytes: number) => void },
+  options: {
+    idleTimeout: number;
+    onIdle: () => void;
+    onEnd: (end: BodyEnd, bytes: number) => void;
+    /** Sees each chunk as it passes (it must not keep a reference it later mutates). */
+    onChunk?: (chunk: Uint8Array) => void;
+  },
 ): ReadableStream<Uint8Array> {
   const reader = source.getReader();
   let bytes = 0;
@@ -99,6 +105,7 @@ export function relayBody(
             return;
           }
           bytes += value.byteLength;
+          options.onChunk?.(value);
           controller.enqueue(value);
         } catch (error) {
           waitingSince = undefined;

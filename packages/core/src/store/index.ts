@@ -1,2 +1,11 @@
-export { createMemoryStore, type MemoryStoreOptions, slide, windowWait } from "./memory.js";
-export type { Store, WindowState } from "./types.js";
+export {
+  type Cell,
+  type CellTable,
+  createCellStore,
+  runStoreOp,
+  type StoreOp,
+  type StoreOpResults,
+  storeOpKeys,
+} from "./engine.js";
+export { createMemoryStore, type MemoryStoreOptions } from "./memory.js";
+export type { AdmitPlan, AdmitResult, Store, WindowState } from "./types.js";

@@ -6,13 +6,17 @@
  * (`@falgate/redis`, Lua scripts) and a Durable Object (`@falgate/cloudflare`); one shared test suite runs on each.
  *
  * Keys are opaque strings built by falgate (`<prefix><kind>:<principal>...`); an implementation may prefix them
- * but must not interpret them. Times are milliseconds. Methods reject when the backing service fails; callers
- * (the limiter) decide whether that fails open or closed.
+ * but must not interpret them. Times are milliseconds; each implementation reads one clock (its own process, Redis's
+ * `TIME`, the Durable Object's), so instances with skewed clocks still agree. Methods reject when the backing
+ * service fails; callers (the limiter) decide whether that fails open or closed.
+ *
+ * The semantics are written once, in `store/engine.ts` (memory and Durable Object run that code; Redis mirrors it
+ * in Lua), and checked on every implementation by the shared store suite.
  */
 export interface Store {
   /**
    * Remembers `key` for `ttlMs`. Resolves `true` the first time, `false` while it is still remembered.
-   * Used for replay protection (falgate token `jti`s, fal webhook request ids).
+   * Used for replay protection (falgate token `jti`s, fal webhook request ids) and to charge a fal request once.
    */
   addOnce(key: string, ttlMs: number): Promise<boolean>;
 
@@ -31,6 +35,12 @@ export interface Store {
   release(key: string, id: string): Promise<void>;
   /** Moves the deadline of slot `id` to `ttlMs` from now; resolves `false` when the slot is gone. */
   renew(key: string, id: string, ttlMs: number): Promise<boolean>;
+  /**
+   * Renames the slot `from` of `key` to `to`, with a deadline `ttlMs` from now, whatever the cap: the slot stays
+   * taken throughout (a call's slot becoming its queue job's). Resolves `false`, and takes nothing, when `from`
+   * is gone (released or expired).
+   */
+  move(key: string, from: string, to: string, ttlMs: number): Promise<boolean>;
   /** How many unexpired slots `key` holds. */
   slots(key: string): Promise<number>;
 
@@ -41,6 +51,13 @@ export interface Store {
   add(key: string, amount: number, ttlMs: number): Promise<number>;
   /** The running total of `key` (0 when none). */
   total(key: string): Promise<number>;
+
+  /**
+   * One admission, atomically and in one round trip: checks the budget total, the rate window and every slot
+   * set of `plan` and, only when all of them pass (and `plan.peek` is not set), counts one request in the window
+   * and takes the slot `plan.id` in each set. A refused admission changes nothing.
+   */
+  admit(plan: AdmitPlan): Promise<AdmitResult>;
 }
 
 /** What a rate window looks like after a {@link Store.hit}. */
@@ -51,4 +68,34 @@ export interface WindowState {
   remaining: number;
   /** Milliseconds until the window frees up enough for one more request (0 when one is free now). */
   resetMs: number;
+}
+
+/** The checks of one {@link Store.admit}. */
+export interface AdmitPlan {
+  /** A rate window the call counts one request in, or `null`. */
+  window: { key: string; limit: number; windowMs: number } | null;
+  /** A running total that must stay below `limit` (a budget: refused once spent >= budget), or `null`. */
+  total: { key: string; limit: number } | null;
+  /** Slot sets that must each have room (`limit > 0`); the call takes the slot `id` in every one. */
+  slots: readonly { key: string; limit: number }[];
+  /** The slot id taken in each set. */
+  id: string;
+  /** How long the slots are held unless released, renewed or moved first. */
+  ttlMs: number;
+  /** Only report: count nothing, take nothing (what a usage read needs). */
+  peek?: boolean;
+}
+
+/** What a {@link Store.admit} found. */
+export interface AdmitResult {
+  /** True when every check passed (and, unless peeking, the call was counted and its slots taken). */
+  admitted: boolean;
+  /** The first check that failed, in this order: budget total, rate window, slots; `null` when admitted. */
+  refused: "total" | "window" | "slots" | null;
+  /** The rate window after the admission (`remaining` counts this call when it was admitted), or `null`. */
+  window: WindowState | null;
+  /** The budget total and the milliseconds until it is forgotten (0 when there is none yet), or `null`. */
+  total: { value: number; resetMs: number } | null;
+  /** Unexpired slots in each set of `plan.slots`, in order (this call's included when it was admitted). */
+  slots: number[];
 }

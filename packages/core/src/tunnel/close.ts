@@ -80,10 +80,12 @@ export function refusalFor(error: FalgateError): TunnelRefusal {
         error,
       };
     case "rate_limited":
+    case "concurrency_limited":
+    case "budget_exhausted":
       return {
         frame: falErrorFrame("RATE_LIMITED", error.message),
         code: CloseCode.tryAgainLater,
-        reason: "Too many open connections",
+        reason: error.code === "budget_exhausted" ? "Budget exhausted" : "Too many connections",
         error,
       };
     default:

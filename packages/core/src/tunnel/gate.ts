@@ -1,7 +1,7 @@
 import { FalgateError, isFalgateError } from "../errors.js";
 import type { TunnelRecord } from "../events/types.js";
 import type { Settings } from "../options/resolve.js";
-import { classifyTarget } from "../policy/index.js";
+import { classifyTarget, type FalTarget } from "../policy/index.js";
 import { resolveKey } from "../proxy/key.js";
 import { errorResponse } from "../proxy/reply.js";
 import { normaliseAppId } from "../tokens/apps.js";
@@ -97,8 +97,8 @@ export function createTunnelGate<C extends object>(settings: Settings<C>): Tunne
         };
         const key = await resolveKey(() => request, env, principal, settings);
         const upstream = upstreamTarget(target, key, settings);
-        // Last: nothing after taking the slot may throw, or the slot would leak.
-        const release = await acquireSlot(settings, principal.id);
+        // Last: nothing after taking the slots may throw, or they would leak.
+        const release = await acquireSlots(settings, principal.id, classifyTarget(target));
         const record: TunnelRecord = { principal: principal.id, app, startedAt: Date.now() };
         const info = { principal, app };
         let ended = false;
@@ -241,6 +241,31 @@ async function verifyTunnelToken(
     throw new FalgateError("invalid_token", `Pass one falgate token as \`${TOKEN_PARAM}\`.`);
   }
   return issuer.verify(tokens[0], { app });
+}
+
+/**
+ * Admits the tunnel with the limits (a tunnel counts as in-flight work while open) and takes its per-principal
+ * tunnel slot; resolves the function that frees both.
+ */
+async function acquireSlots<C extends object>(
+  settings: Settings<C>,
+  principal: string,
+  target: FalTarget,
+): Promise<() => void> {
+  const { limiter } = settings;
+  const admission = limiter ? await limiter.admit({ principal, kind: "tunnel", target }) : null;
+  let releaseSlot: () => void;
+  try {
+    releaseSlot = await acquireSlot(settings, principal);
+  } catch (error) {
+    if (limiter && admission) void limiter.settle(admission.reservation, { status: 0, header: () => null });
+    throw error;
+  }
+  if (!limiter || !admission) return releaseSlot;
+  return () => {
+    releaseSlot();
+    void limiter.settle(admission.reservation, { status: 101, header: () => null });
+  };
 }
 
 /** Takes a tunnel slot for `principal` in the instance's store; resolves the function that frees it. */
