@@ -8,3 +8,4 @@ export * from "./policy/index.js";
 export * from "./tokens/index.js";
 export * from "./tunnel/index.js";
 export type * from "./types.js";
+export * from "./webhooks/index.js";
