@@ -5,6 +5,14 @@ import { createNodeFalgate, toNodeHandler } from "@falgate/node";
 export type { FalgateOptions } from "@falgate/core";
 /** Attaches the realtime tunnel to the `http.Server` of the Express app (`app.listen()` returns it). */
 export { attachTunnel, type NodeTunnel, type NodeTunnelOptions } from "@falgate/node";
+export {
+  createFalWebhookHandler,
+  type FalWebhookExpressCallback,
+  type FalWebhookMiddleware,
+  type FalWebhookOptions,
+  type FalWebhookPayload,
+  keepRawBody,
+} from "./webhook.js";
 
 /** Options of the Express adapter: every core option plus how to read the request URL. */
 export interface FalgateExpressOptions extends FalgateOptions {
