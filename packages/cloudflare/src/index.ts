@@ -4,6 +4,14 @@ import { handleTunnel } from "./tunnel.js";
 export type { FalgateOptions } from "@falgate/core";
 /** The realtime tunnel on `WebSocketPair`, for Workers that route requests themselves. */
 export { handleTunnel } from "./tunnel.js";
+export {
+  createFalWebhookHandler,
+  type FalWebhookOptions,
+  type FalWebhookPayload,
+  type FalWebhookWorker,
+  type FalWebhookWorkerCallback,
+  type FalWebhookWorkerContext,
+} from "./webhook.js";
 
 /** The part of the Workers `ExecutionContext` falgate uses (kept local so no Workers types are required). */
 export interface WorkerContext {

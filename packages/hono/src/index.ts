@@ -2,6 +2,12 @@ import { createFalgate, type FalgateContext, type FalgateEnv, type FalgateOption
 import type { Context, HonoRequest } from "hono";
 
 export type { FalgateOptions } from "@falgate/core";
+export {
+  createFalWebhookHandler,
+  type FalWebhookHonoCallback,
+  type FalWebhookOptions,
+  type FalWebhookPayload,
+} from "./webhook.js";
 
 /** A Hono route handler answering with the falgate `Response`. */
 export type FalgateHonoHandler = (c: Context) => Promise<Response>;

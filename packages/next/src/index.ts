@@ -2,6 +2,12 @@ import { createFalgate, type FalgateOptions } from "@falgate/core";
 import { platformEnv } from "./env.js";
 
 export type { FalgateOptions } from "@falgate/core";
+export {
+  createFalWebhookHandler,
+  type FalWebhookNextCallback,
+  type FalWebhookOptions,
+  type FalWebhookPayload,
+} from "./webhook.js";
 
 /** An App Router route handler (`NextRequest` is a `Request`; the route context is not needed). */
 export type FalgateRouteHandler = (request: Request) => Promise<Response>;
