@@ -22,7 +22,8 @@ export type FalWebhookWorkerCallback<T = unknown, E extends object = FalgateEnv>
   request: Request,
   env: E,
   ctx: FalWebhookWorkerContext | undefined,
-) => Response | undefined | Promise<Response | undefined>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: an async callback that returns nothing is a Promise<void>
+) => Response | undefined | Promise<Response | undefined | void>;
 
 /** A module Worker (or a part of one) answering fal webhooks. */
 export interface FalWebhookWorker<E extends object = FalgateEnv> {

@@ -14,7 +14,8 @@ export type { FalWebhookOptions, FalWebhookPayload } from "@falgate/core";
 export type FalWebhookHonoCallback<T = unknown, C extends Context = Context> = (
   payload: FalWebhookPayload<T>,
   c: C,
-) => Response | undefined | Promise<Response | undefined>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: an async callback that returns nothing is a Promise<void>
+) => Response | undefined | Promise<Response | undefined | void>;
 
 /**
  * Creates a Hono handler for a fal webhook route: verifies the delivery (`verifyFalWebhook`) and hands the parsed

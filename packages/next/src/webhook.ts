@@ -13,7 +13,8 @@ export type { FalWebhookOptions, FalWebhookPayload } from "@falgate/core";
 export type FalWebhookNextCallback<T = unknown, R extends Request = Request> = (
   payload: FalWebhookPayload<T>,
   request: R,
-) => Response | undefined | Promise<Response | undefined>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: an async callback that returns nothing is a Promise<void>
+) => Response | undefined | Promise<Response | undefined | void>;
 
 /**
  * Creates an App Router `POST` route handler for a fal webhook: verifies the delivery (`verifyFalWebhook`) and hands
