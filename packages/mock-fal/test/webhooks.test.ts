@@ -269,10 +269,10 @@ describe("webhook delivery", () => {
     const app = await receiver();
     const off = await mockWith({ webhooks: { enabled: false } });
     await submit(off, `${app.origin}/hook`, { prompt: "quiet" });
-    const on = await mockWith({ queueMs: 100, runMs: 0 });
+    const on = await mockWith({ queueMs: 400, runMs: 0 });
     await submit(on, `${app.origin}/hook`, { prompt: "reset before completion" });
     on.reset();
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await new Promise((resolve) => setTimeout(resolve, 800)); // well past when it would have been delivered
     expect(app.received).toHaveLength(0);
     expect(off.requests.some((r) => r.webhook)).toBe(false);
   });
