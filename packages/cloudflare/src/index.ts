@@ -18,6 +18,14 @@ export {
 } from "./store.js";
 /** The realtime tunnel on `WebSocketPair`, for Workers that route requests themselves. */
 export { handleTunnel } from "./tunnel.js";
+export {
+  createFalWebhookHandler,
+  type FalWebhookOptions,
+  type FalWebhookPayload,
+  type FalWebhookWorker,
+  type FalWebhookWorkerCallback,
+  type FalWebhookWorkerContext,
+} from "./webhook.js";
 
 /** The part of the Workers `ExecutionContext` falgate uses (kept local so no Workers types are required). */
 export interface WorkerContext {

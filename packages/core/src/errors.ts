@@ -12,6 +12,7 @@ export type FalgateErrorCode =
   | "unauthenticated"
   | "forbidden"
   | "invalid_token"
+  | "invalid_webhook"
   | "method_not_allowed"
   | "invalid_body"
   | "payload_too_large"
@@ -33,6 +34,7 @@ export const STATUS_BY_CODE: Readonly<Record<FalgateErrorCode, number>> = Object
   invalid_body: 400,
   unauthenticated: 401,
   invalid_token: 401,
+  invalid_webhook: 401,
   target_not_allowed: 403,
   endpoint_not_allowed: 403,
   webhook_not_allowed: 403,

@@ -63,3 +63,14 @@ export type {
   TargetRule,
   TimeoutOptions,
 } from "./types.js";
+export {
+  createFalWebhookVerifier,
+  FAL_WEBHOOK_HEADERS,
+  FAL_WEBHOOK_JWKS_URL,
+  type FalWebhookFailure,
+  type FalWebhookOptions,
+  type FalWebhookPayload,
+  type FalWebhookSuccess,
+  type FalWebhookVerifier,
+  verifyFalWebhook,
+} from "./webhooks/index.js";

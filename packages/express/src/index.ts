@@ -6,6 +6,14 @@ import type { NextFunction, Request, Response } from "express";
 export type { Falgate, FalgateOptions, Principal } from "@falgate/core";
 /** Attaches the realtime tunnel to the `http.Server` of the Express app (`app.listen()` returns it). */
 export { attachTunnel, type NodeTunnel } from "@falgate/node";
+export {
+  createFalWebhookHandler,
+  type FalWebhookExpressCallback,
+  type FalWebhookMiddleware,
+  type FalWebhookOptions,
+  type FalWebhookPayload,
+  keepRawBody,
+} from "./webhook.js";
 
 /** What hooks receive from Express: its own request and response (`req.session`, `req.user` included). */
 export interface ExpressContext {

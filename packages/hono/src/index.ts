@@ -8,6 +8,12 @@ import { bindingOf, toFalgate } from "@falgate/core/binding";
 import type { Context, HonoRequest } from "hono";
 
 export type { Falgate, FalgateOptions, Principal } from "@falgate/core";
+export {
+  createFalWebhookHandler,
+  type FalWebhookHonoCallback,
+  type FalWebhookOptions,
+  type FalWebhookPayload,
+} from "./webhook.js";
 
 /** What hooks receive from Hono: its `Context` (`c.get("user")`, `c.env`, ...). */
 export interface HonoContext {

@@ -33,6 +33,8 @@ export interface ImageInput {
   seed: number;
   numImages: number;
   syncMode: boolean;
+  /** `mock_status`: the run fails with this HTTP status (400..599) instead of producing an output. */
+  mockStatus: number | undefined;
 }
 
 /** `*\/echo` apps answer their input back unchanged and skip validation. */
@@ -86,6 +88,7 @@ export function validateImageInput(input: unknown, fromQuery = false): ImageInpu
   };
   const numImages = integer("num_images", 1, 8);
   const seed = integer("seed", 0, 2 ** 32 - 1);
+  const mockStatus = integer("mock_status", 400, 599);
   if (errors.length > 0) return errors;
   const text = prompt as string;
   return {
@@ -93,6 +96,7 @@ export function validateImageInput(input: unknown, fromQuery = false): ImageInpu
     seed: seed ?? seedFor(text),
     numImages: numImages ?? 1,
     syncMode: record.sync_mode === true || record.sync_mode === "true",
+    mockStatus,
   };
 }
 

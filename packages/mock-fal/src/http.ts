@@ -107,12 +107,13 @@ export function send(
 }
 
 /** Starts a `text/event-stream` answer and sends the first keep-alive comment right away. */
-export function startSse(ctx: Ctx): void {
+export function startSse(ctx: Ctx, headers: Record<string, string> = {}): void {
   ctx.res.socket?.setNoDelay(true);
   ctx.res.writeHead(200, {
     "content-type": "text/event-stream",
     "cache-control": "no-cache",
     ...falHeaders(ctx),
+    ...headers,
   });
   ctx.res.write(": keep-alive\n\n");
 }
@@ -148,6 +149,23 @@ export interface AppPath {
   rest: string[];
   /** `[namespace/]owner/alias` */
   base: string;
+}
+
+/** `[namespace/]owner/alias[/path]` of a call, without a trailing `/stream` (the key of `billableUnits`). */
+export function endpointOf(app: AppPath): string {
+  const path = app.rest.at(-1) === "stream" ? app.rest.slice(0, -1) : app.rest;
+  return [app.base, ...path].join("/");
+}
+
+/** The `x-fal-billable-units` header of a call. */
+export function billableHeader(
+  ctx: Ctx,
+  app: AppPath,
+  images: number,
+  mode: "run" | "stream" | "queue",
+): Record<string, string> {
+  const units = ctx.mock.options.billableUnits({ endpoint: endpointOf(app), app: app.base, images, mode });
+  return { "x-fal-billable-units": String(units) };
 }
 
 /** Splits a request path into an app id; `undefined` when it names no app. */

@@ -3,6 +3,8 @@ export { FAL_HOSTS, UPSTREAM_HOST_HEADER } from "./hosts.js";
 export { startMockFal } from "./server.js";
 export { DEFAULT_KEY } from "./state.js";
 export type {
+  BillableCall,
+  BillableUnits,
   FalHost,
   FaultKind,
   FaultMatch,
@@ -10,9 +12,13 @@ export type {
   JsonValue,
   MockFal,
   MockFalOptions,
+  MockFetch,
   MockLogger,
   MockTokenClaims,
+  MockWebhookOptions,
   RecordedFrame,
   RecordedRequest,
   StoredFile,
+  WebhookAttempt,
+  WebhookSignInit,
 } from "./types.js";

@@ -14,6 +14,10 @@ export interface QueueEntry {
   webhookUrl: string | undefined;
   /** The answer `GET .../requests/{id}` gives once completed. */
   result: { contentType: string; body: Buffer };
+  /** Set when the run fails (input `mock_status`): the result answers this status with `{detail}`. */
+  failure: { status: number; detail: string } | undefined;
+  /** `x-fal-billable-units` of the result. */
+  units: number;
 }
 
 /** A status snapshot as fal's queue reports it. */
@@ -40,7 +44,12 @@ export class QueueStore {
   ) {}
 
   /** Enqueues a request whose result is already known. */
-  submit(base: string, result: QueueEntry["result"], webhookUrl: string | undefined): QueueEntry {
+  submit(
+    base: string,
+    result: QueueEntry["result"],
+    webhookUrl: string | undefined,
+    extra: Pick<QueueEntry, "failure" | "units">,
+  ): QueueEntry {
     const entry: QueueEntry = {
       id: randomUUID(),
       base,
@@ -48,6 +57,7 @@ export class QueueStore {
       cancelledAt: undefined,
       webhookUrl,
       result,
+      ...extra,
     };
     this.entries.set(entry.id, entry);
     if (this.entries.size > MAX_ENTRIES) this.entries.delete(this.entries.keys().next().value!);
@@ -65,6 +75,11 @@ export class QueueStore {
     if (this.phase(entry) === "COMPLETED") return "ALREADY_COMPLETED";
     entry.cancelledAt = Date.now();
     return "CANCELLATION_REQUESTED";
+  }
+
+  /** When a request that is not cancelled completes (`Date.now()` time). */
+  completesAt(entry: QueueEntry): number {
+    return entry.submittedAt + this.queueMs + this.runMs;
   }
 
   /** The phase of a request now. */
@@ -119,6 +134,7 @@ export class QueueStore {
       ...head,
       logs: withLogs ? logsAt(startedAt, this.runMs, this.runMs, true) : null,
       metrics: { inference_time: this.runMs / 1000 },
+      ...(entry.failure ? { error: `Invalid status code: ${entry.failure.status}` } : {}),
     };
   }
 

@@ -8,16 +8,20 @@ import { createRealtime } from "./realtime.js";
 import { handleCdn } from "./routes/cdn.js";
 import { handleControl } from "./routes/control.js";
 import { handleQueue } from "./routes/queue.js";
-import { handleRest } from "./routes/rest.js";
+import { handleRest, JWKS_PATH } from "./routes/rest.js";
 import { handleRun } from "./routes/run.js";
 import { createState, type MockState } from "./state.js";
 import type { FalHost, FaultSpec, MockFal, MockFalOptions } from "./types.js";
 
-/** Which host a request targets: the routing header, else the mock's own CDN, else `fal.run`. */
+/**
+ * Which host a request targets: the routing header, else the mock's own CDN, else `fal.run`; the webhook key set
+ * is `rest.fal.ai`'s, so that `mock.jwksUrl` works without the header.
+ */
 function targetHost(req: IncomingMessage, pathname: string): FalHost | "mock" | string {
   const header = req.headers[UPSTREAM_HOST_HEADER];
   const value = (Array.isArray(header) ? header[0] : header)?.trim().toLowerCase().replace(/:443$/, "");
   if (value) return value;
+  if (pathname === JWKS_PATH) return "rest.fal.ai";
   return pathname.startsWith("/_cdn/") ? "mock" : "fal.run";
 }
 
@@ -38,6 +42,7 @@ export async function startMockFal(options: MockFalOptions = {}): Promise<MockFa
   const sockets = new Set<Socket>();
   const realtime = createRealtime(state);
   const reset = () => {
+    state.webhooks.clear();
     state.recorder.clear();
     state.faults.clear();
     state.queue.clear();
@@ -88,9 +93,13 @@ export async function startMockFal(options: MockFalOptions = {}): Promise<MockFa
     reset,
     getFile: (urlOrId) => state.files.lookup(urlOrId),
     verifyToken: (token) => state.tokens.verify(token),
+    jwksUrl: `${state.url}${JWKS_PATH}`,
+    signWebhook: (body, init) => state.webhooks.sign(body, init),
+    rotateWebhookKey: (options) => state.webhooks.rotate(options?.keepPrevious ?? true),
     close() {
       closing ??= new Promise<void>((resolve) => {
         lifetime.abort();
+        state.webhooks.clear();
         state.recorder.close();
         realtime.close();
         server.close(() => resolve());

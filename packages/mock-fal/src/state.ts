@@ -4,7 +4,8 @@ import { PngCache } from "./png.js";
 import { QueueStore } from "./queue.js";
 import { Recorder } from "./recorder.js";
 import { TokenIssuer } from "./tokens.js";
-import type { MockFalOptions, MockLogger } from "./types.js";
+import type { BillableCall, BillableUnits, MockFalOptions, MockLogger } from "./types.js";
+import { resolveWebhookOptions, WebhookSender } from "./webhooks.js";
 
 /** The default key, in fal's `id:secret` form. */
 export const DEFAULT_KEY = "mock-key-id:mock-key-secret";
@@ -24,6 +25,8 @@ export interface ResolvedOptions {
   storageLimit: number;
   jsonLimit: number;
   gzip: boolean;
+  /** Units of a call for `x-fal-billable-units`. */
+  billableUnits: (call: BillableCall) => number;
 }
 
 /** Everything the routes share. */
@@ -37,6 +40,7 @@ export interface MockState {
   files: FileStore;
   tokens: TokenIssuer;
   pngs: PngCache;
+  webhooks: WebhookSender;
   /** Aborted by `close()`: ends every stream and timer. */
   lifetime: AbortSignal;
   logger: MockLogger | undefined;
@@ -74,21 +78,46 @@ export function resolveOptions(options: MockFalOptions): ResolvedOptions {
     storageLimit: number(options, "storageLimit", 64 * 1024 * 1024),
     jsonLimit: number(options, "jsonLimit", 32 * 1024 * 1024),
     gzip: options.gzip ?? false,
+    billableUnits: billing(options.billableUnits),
   };
+}
+
+/** Turns the `billableUnits` option into one function; a bad value throws a `TypeError`. */
+function billing(option: BillableUnits | undefined): (call: BillableCall) => number {
+  const units = (value: unknown, name: string): number => {
+    if (typeof value !== "number" || !Number.isFinite(value) || value < 0) {
+      throw new TypeError(`mock-fal option \`${name}\` must be a number >= 0, got ${String(value)}`);
+    }
+    return value;
+  };
+  const perImage = (rate: number) => (call: BillableCall) => rate * Math.max(1, call.images);
+  if (option === undefined) return perImage(1);
+  if (typeof option === "number") return perImage(units(option, "billableUnits"));
+  if (typeof option === "function") {
+    return (call) => units(option(call), "billableUnits (the function's result)");
+  }
+  if (typeof option !== "object" || option === null) {
+    throw new TypeError("mock-fal option `billableUnits` must be a number, an object or a function");
+  }
+  const rates = new Map<string, number>();
+  for (const [id, rate] of Object.entries(option)) rates.set(id, units(rate, `billableUnits["${id}"]`));
+  return (call) => perImage(rates.get(call.endpoint) ?? rates.get(call.app) ?? 1)(call);
 }
 
 /** Creates the shared state of a mock. */
 export function createState(options: MockFalOptions, lifetime: AbortSignal): MockState {
   const resolved = resolveOptions(options);
+  const recorder = new Recorder(resolved.recordBodyLimit, resolved.maxRecords, resolved.recordBudget);
   const state: MockState = {
     options: resolved,
     url: "",
-    recorder: new Recorder(resolved.recordBodyLimit, resolved.maxRecords, resolved.recordBudget),
+    recorder,
     faults: new FaultList(),
     queue: new QueueStore(resolved.queueMs, resolved.runMs),
     files: new FileStore(resolved.storageLimit, () => state.url),
     tokens: new TokenIssuer(options.jwtSecret),
     pngs: new PngCache(),
+    webhooks: new WebhookSender(resolveWebhookOptions(options.webhooks), recorder, options.logger, lifetime),
     lifetime,
     logger: options.logger,
   };

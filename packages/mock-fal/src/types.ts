@@ -41,6 +41,77 @@ export interface MockFalOptions {
   jwtSecret?: string;
   /** Structured logger; nothing is logged without one. */
   logger?: MockLogger;
+  /** Delivery of `fal_webhook` POSTs when queued requests finish. @default { enabled: true } */
+  webhooks?: MockWebhookOptions;
+  /**
+   * The `x-fal-billable-units` the mock reports: a number of units per output image for every app, a map from
+   * endpoint id (`fal-ai/flux/dev`) or app (`fal-ai/flux`) to units per image (others: 1), or a function giving the
+   * units of a call. Image apps multiply by `num_images`; echo apps count one.
+   * @default 1 (units = num_images)
+   */
+  billableUnits?: BillableUnits;
+}
+
+/** How many units a call reports in `x-fal-billable-units`; see {@link MockFalOptions.billableUnits}. */
+export type BillableUnits = number | Readonly<Record<string, number>> | ((call: BillableCall) => number);
+
+/** What a `billableUnits` function is told about a call. */
+export interface BillableCall {
+  /** `[namespace/]owner/alias[/path]`, without `/stream` or queue suffixes (`fal-ai/flux/dev`). */
+  endpoint: string;
+  /** `[namespace/]owner/alias` (`fal-ai/flux`). */
+  app: string;
+  /** Images the call produces (0 for echo apps). */
+  images: number;
+  /** How it was called. */
+  mode: "run" | "stream" | "queue";
+}
+
+/** A fetch-compatible function (`globalThis.fetch`, undici's, a test's). */
+export type MockFetch = (url: string, init: RequestInit) => Promise<Response>;
+
+/** Options of webhook delivery; see the README's "Webhooks" section. */
+export interface MockWebhookOptions {
+  /** Deliver at all; `false` only records the `fal_webhook` URL of a submit. @default true */
+  enabled?: boolean;
+  /** The transport of deliveries (route them anywhere, or fail them on purpose). @default globalThis.fetch */
+  fetch?: MockFetch;
+  /**
+   * Origin to origin rewrites applied to webhook URLs before delivery, e.g. `{ "https://app.example.com":
+   * "http://127.0.0.1:3000" }` to receive on a local server a URL that falgate's `webhookOrigins` (https only) admits.
+   * @default {}
+   */
+  rewrite?: Readonly<Record<string, string>>;
+  /** Retries after a failed attempt (network error, timeout or non-2xx); fal retries 10 times over 2 hours. @default 10 */
+  retries?: number;
+  /** Wait before the first retry, doubled for each next one. @default 100 */
+  retryDelayMs?: number;
+  /** Longest wait between two attempts. @default 5000 */
+  maxRetryDelayMs?: number;
+  /** Time an attempt may take before it counts as failed. @default 15000 */
+  timeoutMs?: number;
+  /** The `x-fal-webhook-user-id` sent. @default "mock-user" */
+  userId?: string;
+}
+
+/** What {@link MockFal.signWebhook} signs besides the body; each field has a fresh default. */
+export interface WebhookSignInit {
+  /** @default a random UUID */
+  requestId?: string;
+  /** @default the `webhooks.userId` option */
+  userId?: string;
+  /** Unix seconds. @default now */
+  timestamp?: number | string;
+}
+
+/** One webhook delivery attempt, on the {@link RecordedRequest} it produced. */
+export interface WebhookAttempt {
+  /** The URL called (after `rewrite`). */
+  url: string;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** Why the attempt failed without an HTTP answer (network error, timeout). */
+  error?: string;
 }
 
 /** One WebSocket frame seen on a realtime connection. */
@@ -102,6 +173,11 @@ export interface RecordedRequest {
   /** WebSocket close code and reason (realtime only), once closed. */
   closeCode?: number;
   closeReason?: string;
+  /**
+   * Set on the records of webhook deliveries the mock *sent* (`method`, `host`, `path`, `headers`, `body` are what
+   * it sent; `status` is the receiver's answer; `requestId` the queue request).
+   */
+  webhook?: WebhookAttempt;
 }
 
 /** Which requests a fault applies to; absent fields match everything. */
@@ -170,7 +246,7 @@ export interface MockFal {
   wsUrl: string;
   /** The key it expects in `Authorization: Key <key>`. */
   key: string;
-  /** Every HTTP request and WebSocket upgrade, oldest first (control routes excluded). */
+  /** Every HTTP request and WebSocket upgrade, oldest first (control routes excluded), and each webhook delivery attempt it sent (`webhook` set). */
   requests: RecordedRequest[];
   /** Resolves with the first record (past or future) matching `predicate` once its body is complete (or it aborted). @default timeoutMs 5000 */
   waitForRequest(
@@ -187,6 +263,12 @@ export interface MockFal {
   getFile(urlOrId: string): StoredFile | undefined;
   /** Verifies a token the mock minted; `null` when invalid or expired. */
   verifyToken(token: string): Promise<MockTokenClaims | null>;
+  /** `{url}/.well-known/jwks.json`: the public keys of its webhook signatures (falgate's `jwksUrl`). */
+  jwksUrl: string;
+  /** The four `x-fal-webhook-*` headers for `body`, signed with the current webhook key (to forge tests' deliveries). */
+  signWebhook(body: string | Uint8Array, init?: WebhookSignInit): Record<string, string>;
+  /** Signs webhooks with a new key from now on; the previous one stays in the key set unless `keepPrevious` is false. */
+  rotateWebhookKey(options?: { keepPrevious?: boolean }): void;
   /** Stops the server and destroys every open socket and timer. */
   close(): Promise<void>;
 }

@@ -57,6 +57,22 @@ describe("falgate-mock CLI", () => {
     await expect(runCli(["--bogus"], {}, fakeIo().io)).rejects.toThrow();
   });
 
+  it("prints the webhook key set URL and takes --webhook-rewrite / --no-webhooks", async () => {
+    const cli = fakeIo();
+    const mock = await runCli(
+      ["--port", "0", "--webhook-rewrite", "https://app.example.com=http://127.0.0.1:9", "--no-webhooks"],
+      {},
+      cli.io,
+    );
+    expect(cli.out.join("")).toContain(`webhook keys (jwksUrl): ${mock!.url}/.well-known/jwks.json`);
+    expect((await fetch(mock!.jwksUrl)).status).toBe(200);
+    cli.handlers.get("SIGINT")!();
+    expect(await cli.exited).toBe(0);
+    await expect(runCli(["--webhook-rewrite", "nonsense"], {}, fakeIo().io)).rejects.toThrow(
+      /--webhook-rewrite/,
+    );
+  });
+
   const bin = fileURLToPath(new URL("../dist/cli.js", import.meta.url));
   // The built bin exists after `pnpm build` (the repo's test command builds first).
   it.skipIf(!existsSync(bin))("the built bin runs as a process and exits 0 on SIGINT", async () => {

@@ -8,6 +8,12 @@ import { toFalgate } from "@falgate/core/binding";
 import type { NextRequest } from "next/server.js";
 
 export type { Falgate, FalgateOptions, Principal } from "@falgate/core";
+export {
+  createFalWebhookHandler,
+  type FalWebhookNextCallback,
+  type FalWebhookOptions,
+  type FalWebhookPayload,
+} from "./webhook.js";
 
 /** What hooks receive from an App Router route: Next's own request (`req.cookies`, `req.nextUrl`, ...). */
 export interface NextContext {

@@ -2,6 +2,7 @@ import { imageOutput, isEcho, validateImageInput } from "../apps.js";
 import {
   type AppPath,
   BodyTooLarge,
+  billableHeader,
   type Ctx,
   falHeaders,
   parseAppPath,
@@ -14,8 +15,9 @@ import {
   startSse,
 } from "../http.js";
 import type { QueueEntry } from "../queue.js";
+import type { WebhookOutcome } from "../webhooks.js";
 import { allowMethods, authorized, readInput } from "./common.js";
-import { workflowOutput } from "./run.js";
+import { mockFailure, workflowOutput } from "./run.js";
 
 /** `queue.fal.run`: submit, status (+ SSE stream), result and cancel. */
 export async function handleQueue(ctx: Ctx): Promise<void> {
@@ -30,6 +32,7 @@ export async function handleQueue(ctx: Ctx): Promise<void> {
     if (!entry) return sendJson(ctx, 404, { status: "NOT_FOUND" });
     ctx.requestId = entry.id;
     const outcome = ctx.mock.queue.cancel(entry);
+    if (outcome === "CANCELLATION_REQUESTED") ctx.mock.webhooks.deliverNow(entry, { kind: "cancelled" });
     return sendJson(ctx, outcome === "ALREADY_COMPLETED" ? 400 : 202, { status: outcome });
   }
   if (tail !== "" && tail !== "status" && tail !== "status/stream") return sendDetail(ctx, 404, "Not Found");
@@ -49,6 +52,8 @@ async function submit(ctx: Ctx, app: AppPath): Promise<void> {
   if (!allowMethods(ctx, "POST", "GET")) return;
   const webhookUrl = ctx.url.searchParams.get("fal_webhook") ?? undefined;
   let stored: QueueEntry["result"];
+  let images = 0;
+  let failure: QueueEntry["failure"];
   if (isEcho(app)) {
     let body: Buffer;
     try {
@@ -63,14 +68,20 @@ async function submit(ctx: Ctx, app: AppPath): Promise<void> {
     if (!input) return;
     const valid = validateImageInput(input.value, input.fromQuery);
     if (Array.isArray(valid)) return sendDetail(ctx, 422, valid);
+    images = valid.numImages;
+    if (valid.mockStatus !== undefined) {
+      failure = { status: valid.mockStatus, detail: mockFailure(valid.mockStatus) };
+    }
     const output =
       app.namespace === "workflows"
         ? workflowOutput(ctx.mock.url, app, valid)
         : imageOutput(ctx.mock.url, app, valid, ctx.mock.options.runMs);
     stored = { contentType: "application/json", body: Buffer.from(JSON.stringify(output)) };
   }
-  const entry = ctx.mock.queue.submit(app.base, stored, webhookUrl);
+  const units = Number(billableHeader(ctx, app, images, "queue")["x-fal-billable-units"]);
+  const entry = ctx.mock.queue.submit(app.base, stored, webhookUrl, { failure, units });
   ctx.requestId = entry.id;
+  ctx.mock.webhooks.schedule(entry, ctx.mock.queue.completesAt(entry), () => outcomeOf(entry));
   const { status: _status, ...urls } = ctx.mock.queue.status(entry, false);
   sendJson(ctx, 200, {
     status: "IN_QUEUE",
@@ -85,7 +96,21 @@ async function submit(ctx: Ctx, app: AppPath): Promise<void> {
 function result(ctx: Ctx, entry: QueueEntry): void {
   if (ctx.mock.queue.phase(entry) !== "COMPLETED") sendDetail(ctx, 400, "Request is still in progress");
   else if (entry.cancelledAt !== undefined) sendDetail(ctx, 400, "Request was cancelled");
-  else send(ctx, 200, entry.result.body, { "content-type": entry.result.contentType, ...falHeaders(ctx) });
+  else if (entry.failure) sendDetail(ctx, entry.failure.status, entry.failure.detail);
+  else {
+    send(ctx, 200, entry.result.body, {
+      "content-type": entry.result.contentType,
+      ...falHeaders(ctx),
+      "x-fal-billable-units": String(entry.units),
+    });
+  }
+}
+
+/** What the webhook of a completed request reports. */
+function outcomeOf(entry: QueueEntry): WebhookOutcome {
+  if (entry.cancelledAt !== undefined) return { kind: "cancelled" };
+  if (entry.failure) return { kind: "error", status: entry.failure.status, detail: entry.failure.detail };
+  return { kind: "ok", result: entry.result };
 }
 
 /** SSE of status changes; like fal, each event carries only the log lines new since the previous one. */

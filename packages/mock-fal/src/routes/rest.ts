@@ -5,9 +5,18 @@ import { allowMethods, authorized, readInput } from "./common.js";
 /** Longest `token_expiration` the mock accepts (fal's own maximum is unverified). */
 export const MAX_TOKEN_EXPIRATION = 86_400;
 
-/** `rest.fal.ai` / `rest.alpha.fal.ai`: `/tokens/` and storage upload initiation. */
+/** Path of the webhook key set (fal documents it on `rest.fal.ai`). */
+export const JWKS_PATH = "/.well-known/jwks.json";
+
+/** `rest.fal.ai` / `rest.alpha.fal.ai`: `/tokens/`, storage upload initiation and the webhook key set. */
 export async function handleRest(ctx: Ctx): Promise<void> {
   const path = ctx.url.pathname;
+  if (path === JWKS_PATH) {
+    // Public, like fal's: no key needed.
+    if (!allowMethods(ctx, "GET", "HEAD")) return;
+    ctx.requestId = "";
+    return sendJson(ctx, 200, ctx.mock.webhooks.jwks(), { "cache-control": "public, max-age=600" });
+  }
   const route =
     path === "/tokens/" || path === "/tokens"
       ? tokens

@@ -10,6 +10,7 @@ import {
 } from "../apps.js";
 import {
   type AppPath,
+  billableHeader,
   type Ctx,
   falHeaders,
   parseAppPath,
@@ -33,19 +34,28 @@ export async function handleRun(ctx: Ctx): Promise<void> {
   const stream = app.rest.at(-1) === "stream";
   if (!(await streamTokenAccepted(ctx, app, stream)) && !authorized(ctx)) return;
   if (!allowMethods(ctx, "GET", "POST")) return;
-  if (isEcho(app)) return stream ? echo(ctx, "application/octet-stream") : echo(ctx);
+  if (isEcho(app)) {
+    const units = billableHeader(ctx, app, 0, stream ? "stream" : "run");
+    return stream ? echo(ctx, units, "application/octet-stream") : echo(ctx, units);
+  }
   const input = await readInput(ctx);
   if (!input) return;
   if (app.namespace === "workflows" && stream) return workflowStream(ctx, app, input.value);
   const valid = validateImageInput(input.value, input.fromQuery);
   if (Array.isArray(valid)) return sendDetail(ctx, 422, valid);
+  if (valid.mockStatus !== undefined) return sendDetail(ctx, valid.mockStatus, mockFailure(valid.mockStatus));
   if (stream) return imageStream(ctx, app, valid);
   await sleep(ctx.mock.options.syncRunMs, ctx.signal);
   const output =
     app.namespace === "workflows"
       ? workflowOutput(ctx.mock.url, app, valid)
       : imageOutput(ctx.mock.url, app, valid, ctx.mock.options.syncRunMs);
-  sendJson(ctx, 200, output, { "x-fal-billable-units": String(valid.numImages) });
+  sendJson(ctx, 200, output, billableHeader(ctx, app, valid.numImages, "run"));
+}
+
+/** The `detail` of a run failed on purpose with `mock_status`. */
+export function mockFailure(status: number): string {
+  return `Mock failure (mock_status ${status})`;
 }
 
 /** Client-mode streams authenticate with `?fal_jwt_token=` instead of a key (checked only without a key header). */
@@ -57,8 +67,8 @@ async function streamTokenAccepted(ctx: Ctx, app: AppPath, stream: boolean): Pro
 }
 
 /** Echo: POST answers the body bytes unchanged (streamed, same content type); GET answers the query as JSON. */
-async function echo(ctx: Ctx, contentType?: string): Promise<void> {
-  if (ctx.method === "GET") return sendJson(ctx, 200, Object.fromEntries(ctx.url.searchParams));
+async function echo(ctx: Ctx, units: Record<string, string>, contentType?: string): Promise<void> {
+  if (ctx.method === "GET") return sendJson(ctx, 200, Object.fromEntries(ctx.url.searchParams), units);
   const length = ctx.req.headers["content-length"];
   ctx.res.writeHead(200, {
     "content-type": contentType ?? ctx.req.headers["content-type"] ?? "application/octet-stream",
@@ -66,6 +76,7 @@ async function echo(ctx: Ctx, contentType?: string): Promise<void> {
       ? { "content-length": length }
       : {}),
     ...falHeaders(ctx),
+    ...units,
   });
   ctx.res.flushHeaders();
   await pipeline(ctx.body, ctx.res).catch(() => undefined);
@@ -76,7 +87,8 @@ async function imageStream(ctx: Ctx, app: AppPath, input: ImageInput): Promise<v
   const { runMs } = ctx.mock.options;
   const steps = STREAM_PARTIALS + 1;
   const interval = runMs / steps;
-  startSse(ctx);
+  // Known before the first byte here (the mock's units are deterministic); whether fal sends it on streams is unverified.
+  startSse(ctx, billableHeader(ctx, app, input.numImages, "stream"));
   for (let step = 1; step <= STREAM_PARTIALS; step++) {
     if (step > 1) await sseWait(ctx, interval);
     sseEvent(ctx, imageOutput(ctx.mock.url, app, input, interval * step, { step, steps }));
@@ -104,7 +116,7 @@ export function workflowOutput(
 async function workflowStream(ctx: Ctx, app: AppPath, raw: unknown): Promise<void> {
   const valid = validateImageInput(raw);
   const interval = ctx.mock.options.runMs / (NODES.length * 2 + 1);
-  startSse(ctx);
+  startSse(ctx, Array.isArray(valid) ? {} : billableHeader(ctx, app, valid.numImages, "stream"));
   for (const [index, node] of NODES.entries()) {
     const requestId = randomUUID();
     if (index > 0) await sseWait(ctx, interval);
