@@ -76,6 +76,14 @@ const LAYERS = [
     (url) => url.includes("node:internal/deps/undici"),
   ],
   ["AbortController/EventTarget", (url) => url.includes("abort_controller") || url.includes("event_target")],
+  ["@fal-ai/server-proxy", (url) => url.includes("/@fal-ai/server-proxy/")],
+  [
+    "framework (Express, Fastify, Hono, Next, http-proxy)",
+    (url) =>
+      /\/node_modules\/(express|router|body-parser|fastify|@fastify|hono|@hono|next|http-proxy|http-proxy-middleware)\//.test(
+        url,
+      ),
+  ],
   ["undici client (npm)", (url) => url.includes("/undici/")],
   ["ws (npm)", (url) => url.includes("/ws/")],
   [

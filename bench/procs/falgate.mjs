@@ -45,7 +45,8 @@ export function falgateOptions(config) {
     // Limits generous enough never to refuse a bench request (the rows measure what checking costs):
     //   config.limits === "memory": the default in-memory store;
     //   config.limits === "redis":  a Redis store on config.redisUrl (the throwaway redis-server that
-    //                               run.mjs started for these rows), e.g. via @falgate/redis with ioredis.
+    //                               run.mjs started for these rows): @falgate/redis and ioredis are already
+    //                               dependencies of the bench (`new Redis(config.redisUrl)`).
     // Something like: options.limits = { rate: { requests: 1e9, per: "1m" }, concurrency: 1e6, store };
   }
   return options;

@@ -55,6 +55,8 @@ function redirectFalHostsTo(upstream) {
 
 async function startExpress(config) {
   const { default: express } = await import("express4");
+  // Its express entry builds a default handler when imported, which prints two warnings about defaults
+  // (no endpoint allowlist, unauthenticated calls allowed) that this row's handler does not use.
   const { createHandler, route } = await import("@fal-ai/server-proxy/express");
   const app = express();
   app.use(express.json());
