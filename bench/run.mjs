@@ -12,17 +12,8 @@ import { corePlan, pinSelf } from "./lib/cpu.mjs";
 import { startFleet, stopFleet } from "./lib/fleet.mjs";
 import { machineInfo } from "./lib/machine.mjs";
 import { buildNextApp } from "./lib/next-app.mjs";
-import { profilesMarkdown } from "./lib/profile.mjs";
 import { pingLatency, startRedis } from "./lib/redis.mjs";
-import {
-  largeTable,
-  latencyTable,
-  sseTable,
-  targetsTable,
-  throughputTable,
-  tunnelTables,
-  uploadTable,
-} from "./lib/report.mjs";
+import { renderReport } from "./lib/report.mjs";
 import { allRows, selectFromOnly } from "./lib/rows.mjs";
 import { createSpawner } from "./lib/spawn.mjs";
 import { evaluateTargets } from "./lib/targets.mjs";
@@ -32,7 +23,7 @@ import { LIMITS_WIRED } from "./procs/falgate.mjs";
 import { runJson } from "./scenarios/json.mjs";
 import { runLarge } from "./scenarios/large.mjs";
 import { runSse } from "./scenarios/sse.mjs";
-import { runTunnel, WINDOW } from "./scenarios/tunnel.mjs";
+import { runTunnel } from "./scenarios/tunnel.mjs";
 import { runUpload } from "./scenarios/upload.mjs";
 
 const WORKLOADS = ["json", "large", "sse", "upload", "tunnel"];
@@ -203,7 +194,22 @@ try {
 const targets = evaluateTargets(results, { limitsWired: LIMITS_WIRED });
 const elapsed = (Date.now() - started) / 1000;
 const loadAfter = os.loadavg()[0];
-const report = renderReport();
+const report = renderReport({
+  machine,
+  plan,
+  quick,
+  profileDir,
+  timing,
+  workloads,
+  results,
+  failures,
+  durations,
+  targets,
+  elapsed,
+  loadBefore,
+  loadAfter,
+  command: commandLine(),
+});
 process.stdout.write(report);
 
 const out =
@@ -242,103 +248,4 @@ process.exit(Object.keys(failures).length ? 1 : 0);
 function commandLine() {
   const args = process.argv.slice(2);
   return `node bench/run.mjs${args.length ? ` ${args.join(" ")}` : ""}`;
-}
-
-function renderReport() {
-  // The bench keeps about two cores busy itself; a 1-minute load above 0.5 before it started means other work.
-  const busy = loadBefore > 0.5 || loadAfter > machine.cores * 1.5;
-  const header = [
-    `# falgate benchmark results${quick ? " (quick: checks the harness, not a measurement)" : ""}${profileDir ? " (profiled: slower than normal)" : ""}`,
-    "",
-    "| | |",
-    "| --- | --- |",
-    `| date | ${machine.date} |`,
-    `| revision | ${machine.revision} |`,
-    `| node | ${machine.node} |`,
-    `| cpu | ${machine.cores} × ${machine.cpu} |`,
-    `| memory | ${machine.memoryGiB} GiB |`,
-    `| os | ${machine.os} |`,
-    `| cores | ${plan.note} |`,
-    `| command | \`${commandLine()}\` (${elapsed.toFixed(0)} s) |`,
-    `| load average (1 min) | ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after |`,
-    "",
-    ...(busy
-      ? [
-          `> **Warning:** the machine was busy with other work (load average ${loadBefore.toFixed(1)} before the ` +
-            "run). Throughput and latency are unreliable; re-run on an idle machine before comparing.",
-          "",
-        ]
-      : []),
-    ...(Object.keys(failures).length
-      ? [
-          `> **Failed:** ${Object.entries(failures)
-            .map(([k, v]) => `${k}: \`${v}\``)
-            .join("; ")}`,
-          "",
-        ]
-      : []),
-    "Setup: the upstream is mock-fal over TLS on loopback (a certificate made for this run); every proxy " +
-      "forwards to it and runs in its own process on the proxy core, each row built as its documentation " +
-      "shows (bench/procs/). wrk (one thread, keep-alive) drives the HTTP rows; rows take turns in rotated " +
-      "rounds after a warm-up each, and the median round is reported. *Proxy CPU* is the proxy process's own " +
-      "user + system time over the measured runs per request; *peak RSS* its kernel high-water mark. Ratios " +
-      "divide by rows of this run: *× pass-through* by the bare Node pass-through, *× reply-from* by " +
-      "@fastify/reply-from, *× hpm* by http-proxy-middleware, *× falgate standalone* (adapters and limits " +
-      "rows only) by falgate's standalone server.",
-  ];
-  const sections = [];
-  sections.push(`## Targets\n\n${targetsTable(targets)}`);
-  const section = (name, title, text, body) => {
-    if (!workloads.includes(name)) return;
-    const took = durations[name] === undefined ? "" : `\n\n_${durations[name].toFixed(0)} s_`;
-    if (failures[name]) sections.push(`## ${title}\n\n**failed:** \`${failures[name]}\``);
-    else if (results[name]) sections.push(`## ${title}\n\n${text}\n\n${body(results[name])}${took}`);
-  };
-  section(
-    "json",
-    "Small JSON `fal.run` POST",
-    "POST `https://fal.run/fal-ai/echo` with a 72-byte JSON body (mock-fal echoes it). First table: 16 " +
-      `connections, ${timing.rounds} × ${timing.seconds} s per row; second: one connection, ` +
-      `${timing.rounds} × ${timing.latencySeconds} s per row (wrk \`--latency\`).` +
-      (results.redis
-        ? ` Redis reference: one PING from ioredis over loopback, p50 ${results.redis.p50.toFixed(3)} ms, ` +
-          `p99 ${results.redis.p99.toFixed(3)} ms (${results.redis.count} PINGs).`
-        : ""),
-    (r) => `${throughputTable(r.c16)}\n\n${latencyTable(r.c1)}`,
-  );
-  section(
-    "large",
-    "1 MiB answers",
-    "GET `https://fal.run/bench/bytes/source?bytes=1048576` (the upstream's bulk route: 1 MiB of " +
-      `application/octet-stream), 16 connections, ${timing.rounds} × ${timing.largeSeconds} s per row.`,
-    largeTable,
-  );
-  section(
-    "sse",
-    "SSE: time to first event",
-    "`fal.stream` calls (POST `https://fal.run/fal-ai/fast-sdxl/stream`; mock-fal sends a keep-alive comment, " +
-      "three partial events over 8 ms, then the final one), one at a time, the rows taking turns; time from " +
-      "the request to the first `data:` line (Node client on the load cores).",
-    sseTable,
-  );
-  section(
-    "upload",
-    "Uploads: four concurrent 20 MiB bodies",
-    "Four POSTs of 20 MiB at once to the upstream's sink, after a warm-up; *peak RSS growth* is the proxy's " +
-      "high-water mark over the uploads minus its RSS after a GC (no forced GC for Next) once warmed up. " +
-      "Flat means far below the 80 MiB in flight.",
-    uploadTable,
-  );
-  section(
-    "tunnel",
-    "Realtime tunnel",
-    "Binary frames to mock-fal's realtime echo app: direct with `Authorization: Key`, or through falgate's " +
-      "tunnel (standalone server with token keys; a fresh single-use falgate token per connection, minted " +
-      "before the clock starts; falgate adds the key and speaks TLS upstream). *200 connections*: all opened " +
-      "at once, then one 64 B echo on each.",
-    (r) => tunnelTables(r, WINDOW),
-  );
-  let text = `${header.join("\n")}\n\n${sections.join("\n\n")}\n`;
-  if (profileDir) text += `\n${profilesMarkdown(profileDir)}\n`;
-  return text;
 }

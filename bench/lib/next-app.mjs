@@ -91,7 +91,7 @@ export async function startNextApp({ falgateModule, config }) {
     },
   );
   const exited = new Promise((resolve) => child.once("exit", resolve));
-  await new Promise((resolve, reject) => {
+  const ready = new Promise((resolve, reject) => {
     let seen = "";
     const timer = setTimeout(() => reject(new Error(`next start: not ready after 60 s:\n${seen}`)), 60_000);
     child.stdout.on("data", (chunk) => {
@@ -106,6 +106,12 @@ export async function startNextApp({ falgateModule, config }) {
       reject(new Error(`next start exited (${code}):\n${seen}`));
     });
   });
+  try {
+    await ready;
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw error;
+  }
   child.stdout.resume();
   return {
     info: { url: `http://127.0.0.1:${port}/api/fal/proxy`, pid: child.pid },

@@ -1,5 +1,7 @@
 // The markdown report: targets first, then one table per workload with ratio columns against rows of the
 // same run.
+import { WINDOW } from "../scenarios/tunnel.mjs";
+import { profilesMarkdown } from "./profile.mjs";
 import { REFERENCES } from "./rows.mjs";
 import { fmt, mib } from "./stats.mjs";
 
@@ -236,4 +238,110 @@ export function tunnelTables(list, window) {
       ]),
   );
   return `${frames}\n\n${crowd}`;
+}
+
+/**
+ * The whole markdown report.
+ * @param run everything the orchestrator knows: `{ machine, plan, quick, profileDir, timing, workloads, results,
+ *   failures, durations, targets, elapsed, loadBefore, loadAfter, command }`
+ */
+export function renderReport(run) {
+  const { machine, plan, quick, profileDir, timing, workloads, results, failures, durations, targets } = run;
+  const { elapsed, loadBefore, loadAfter, command } = run;
+  // The bench keeps about two cores busy itself; a 1-minute load above 0.5 before it started means other work.
+  const busy = loadBefore > 0.5 || loadAfter > machine.cores * 1.5;
+  const header = [
+    `# falgate benchmark results${quick ? " (quick: checks the harness, not a measurement)" : ""}${profileDir ? " (profiled: slower than normal)" : ""}`,
+    "",
+    "| | |",
+    "| --- | --- |",
+    `| date | ${machine.date} |`,
+    `| revision | ${machine.revision} |`,
+    `| node | ${machine.node} |`,
+    `| cpu | ${machine.cores} × ${machine.cpu} |`,
+    `| memory | ${machine.memoryGiB} GiB |`,
+    `| os | ${machine.os} |`,
+    `| cores | ${plan.note} |`,
+    `| command | \`${command}\` (${elapsed.toFixed(0)} s) |`,
+    `| load average (1 min) | ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after |`,
+    "",
+    ...(busy
+      ? [
+          `> **Warning:** the machine was busy with other work (load average ${loadBefore.toFixed(1)} before the ` +
+            "run). Throughput and latency are unreliable; re-run on an idle machine before comparing.",
+          "",
+        ]
+      : []),
+    ...(Object.keys(failures).length
+      ? [
+          `> **Failed:** ${Object.entries(failures)
+            .map(([k, v]) => `${k}: \`${v}\``)
+            .join("; ")}`,
+          "",
+        ]
+      : []),
+    "Setup: the upstream is mock-fal over TLS on loopback (a certificate made for this run); every proxy " +
+      "forwards to it and runs in its own process on the proxy core, each row built as its documentation " +
+      "shows (bench/procs/). wrk (one thread, keep-alive) drives the HTTP rows; rows take turns in rotated " +
+      "rounds after a warm-up each, and the median round is reported. *Proxy CPU* is the proxy process's own " +
+      "user + system time over the measured runs per request; *peak RSS* its kernel high-water mark. Ratios " +
+      "divide by rows of this run: *× pass-through* by the bare Node pass-through, *× reply-from* by " +
+      "@fastify/reply-from, *× hpm* by http-proxy-middleware, *× falgate standalone* (adapters and limits " +
+      "rows only) by falgate's standalone server.",
+  ];
+  const sections = [];
+  sections.push(`## Targets\n\n${targetsTable(targets)}`);
+  const section = (name, title, text, body) => {
+    if (!workloads.includes(name)) return;
+    const took = durations[name] === undefined ? "" : `\n\n_${durations[name].toFixed(0)} s_`;
+    if (failures[name]) sections.push(`## ${title}\n\n**failed:** \`${failures[name]}\``);
+    else if (results[name]) sections.push(`## ${title}\n\n${text}\n\n${body(results[name])}${took}`);
+  };
+  section(
+    "json",
+    "Small JSON `fal.run` POST",
+    "POST `https://fal.run/fal-ai/echo` with a 72-byte JSON body (mock-fal echoes it). First table: 16 " +
+      `connections, ${timing.rounds} × ${timing.seconds} s per row; second: one connection, ` +
+      `${timing.rounds} × ${timing.latencySeconds} s per row (wrk \`--latency\`).` +
+      (results.redis
+        ? ` Redis reference: one PING from ioredis over loopback, p50 ${results.redis.p50.toFixed(3)} ms, ` +
+          `p99 ${results.redis.p99.toFixed(3)} ms (${results.redis.count} PINGs).`
+        : ""),
+    (r) => `${throughputTable(r.c16)}\n\n${latencyTable(r.c1)}`,
+  );
+  section(
+    "large",
+    "1 MiB answers",
+    "GET `https://fal.run/bench/bytes/source?bytes=1048576` (the upstream's bulk route: 1 MiB of " +
+      `application/octet-stream), 16 connections, ${timing.rounds} × ${timing.largeSeconds} s per row.`,
+    largeTable,
+  );
+  section(
+    "sse",
+    "SSE: time to first event",
+    "`fal.stream` calls (POST `https://fal.run/fal-ai/fast-sdxl/stream`; mock-fal sends a keep-alive comment, " +
+      "three partial events over 8 ms, then the final one), one at a time, the rows taking turns; time from " +
+      "the request to the first `data:` line (Node client on the load cores).",
+    sseTable,
+  );
+  section(
+    "upload",
+    "Uploads: four concurrent 20 MiB bodies",
+    "Four POSTs of 20 MiB at once to the upstream's sink, after a warm-up; *peak RSS growth* is the proxy's " +
+      "high-water mark over the uploads minus its RSS after a GC (no forced GC for Next) once warmed up. " +
+      "Flat means far below the 80 MiB in flight.",
+    uploadTable,
+  );
+  section(
+    "tunnel",
+    "Realtime tunnel",
+    "Binary frames to mock-fal's realtime echo app: direct with `Authorization: Key`, or through falgate's " +
+      "tunnel (standalone server with token keys; a fresh single-use falgate token per connection, minted " +
+      "before the clock starts; falgate adds the key and speaks TLS upstream). *200 connections*: all opened " +
+      "at once, then one 64 B echo on each.",
+    (r) => tunnelTables(r, WINDOW),
+  );
+  let text = `${header.join("\n")}\n\n${sections.join("\n\n")}\n`;
+  if (profileDir) text += `\n${profilesMarkdown(profileDir)}\n`;
+  return text;
 }
