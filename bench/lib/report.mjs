@@ -21,6 +21,8 @@ function vsStandalone(list, row, metric) {
     : "–";
 }
 
+const percent = (share) => (share === undefined ? "–" : `${(share * 100).toFixed(0)} %`);
+
 function notes(row) {
   return row.problems?.length ? `**${row.problems.join("; ")}**` : "";
 }
@@ -59,8 +61,18 @@ export function targetsTable(targets) {
 /** Small JSON at 16 connections: throughput and its ratios. */
 export function throughputTable(list) {
   return table(
-    ["row", "req/s", ...RATIO_HEAD, "p50 ms", "p99 ms", "proxy CPU µs/req", "proxy peak RSS MiB", "notes"],
-    ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---"],
+    [
+      "row",
+      "req/s",
+      ...RATIO_HEAD,
+      "p50 ms",
+      "p99 ms",
+      "proxy CPU µs/req",
+      "proxy core use",
+      "proxy peak RSS MiB",
+      "notes",
+    ],
+    ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---"],
     list.map((r) => [
       r.label,
       fmt(r.rps, 0),
@@ -68,6 +80,7 @@ export function throughputTable(list) {
       fmt(r.p50),
       fmt(r.p99),
       fmt(r.cpuUsPerRequest, 0),
+      percent(r.coreUse),
       mib(r.peakRss),
       notes(r),
     ]),
@@ -118,10 +131,11 @@ export function largeTable(list) {
       "p50 ms",
       "p99 ms",
       "proxy CPU µs/req",
+      "proxy core use",
       "proxy peak RSS MiB",
       "notes",
     ],
-    ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---"],
+    ["---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---"],
     list.map((r) => [
       r.label,
       fmt(r.rps, 0),
@@ -130,6 +144,7 @@ export function largeTable(list) {
       fmt(r.p50),
       fmt(r.p99),
       fmt(r.cpuUsPerRequest, 0),
+      percent(r.coreUse),
       mib(r.peakRss),
       notes(r),
     ]),
@@ -284,7 +299,9 @@ export function renderReport(run) {
       "forwards to it and runs in its own process on the proxy core, each row built as its documentation " +
       "shows (bench/procs/). wrk (one thread, keep-alive) drives the HTTP rows; rows take turns in rotated " +
       "rounds after a warm-up each, and the median round is reported. *Proxy CPU* is the proxy process's own " +
-      "user + system time over the measured runs per request; *peak RSS* its kernel high-water mark. Ratios " +
+      "user + system time over the measured runs per request, *core use* that time over the runs' length (near " +
+      "100 %: the proxy core was the limit; well below: something else was, e.g. a busy machine); *peak RSS* " +
+      "its kernel high-water mark. Ratios " +
       "divide by rows of this run: *× pass-through* by the bare Node pass-through, *× reply-from* by " +
       "@fastify/reply-from, *× hpm* by http-proxy-middleware, *× falgate standalone* (adapters and limits " +
       "rows only) by falgate's standalone server.",

@@ -7,9 +7,9 @@ import { runWrk, writeScript } from "./wrk.mjs";
 /**
  * @param ctx the bench context (see run.mjs)
  * @param fleet the running rows
- * @param spec `{ name, path, method, headers, body, connections, seconds, warmSeconds, rounds, minBytes }`:
- *   the fal call (`path` on fal.run), the load, and the smallest plausible answer in bytes (headers included),
- *   below which the row is flagged.
+ * @param spec `{ name, path, method, headers, body, connections, seconds, warmSeconds, rounds, minBytes,
+ *   answerBytes }`: the fal call (`path` on fal.run), the load, the smallest plausible answer in bytes (headers
+ *   included) below which the row is flagged, and the answer body's size when MiB/s is wanted.
  */
 export async function wrkWorkload(ctx, fleet, spec) {
   const scripts = new Map();
@@ -40,11 +40,11 @@ export async function wrkWorkload(ctx, fleet, spec) {
       runs.get(entry).push(await measured(entry, () => wrk(entry, spec.seconds)));
     }
   }
-  return fleet.map((entry) => summarise(entry.row, runs.get(entry), spec.minBytes));
+  return fleet.map((entry) => summarise(entry.row, runs.get(entry), spec.minBytes, spec.answerBytes));
 }
 
 /** One row's result: medians over the rounds, CPU summed over them, every round kept for the JSON file. */
-function summarise(row, runs, minBytes) {
+function summarise(row, runs, minBytes, answerBytes) {
   const requests = runs.reduce((sum, r) => sum + r.requests, 0);
   const cpuUs = runs.some((r) => r.cpuUs !== undefined)
     ? runs.reduce((sum, r) => sum + (r.cpuUs ?? 0), 0)
@@ -59,11 +59,14 @@ function summarise(row, runs, minBytes) {
     label: row.label,
     group: row.group,
     rps: median(runs.map((r) => r.rps)),
-    mibps: median(runs.map((r) => r.mibps)),
+    // Completed answers only: wrk's byte count also holds the answers still in flight when a run stops.
+    mibps: answerBytes ? (median(runs.map((r) => r.rps)) * answerBytes) / 1048576 : undefined,
     p50: median(runs.map((r) => r.p50)),
     p99: median(runs.map((r) => r.p99)),
     requests,
     cpuUsPerRequest: cpuUs === undefined ? undefined : cpuUs / requests,
+    // Share of one core the proxy used while measured: near 100 % means the proxy core was the limit.
+    coreUse: cpuUs === undefined ? undefined : cpuUs / 1e6 / runs.reduce((sum, r) => sum + r.seconds, 0),
     peakRss: runs.at(-1)?.peakRss,
     errors,
     problems,

@@ -16,5 +16,6 @@ export function runLarge(ctx, fleet) {
     warmSeconds: 1,
     rounds: t.rounds,
     minBytes: ANSWER_BYTES,
+    answerBytes: ANSWER_BYTES,
   });
 }
