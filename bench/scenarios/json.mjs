@@ -33,5 +33,3 @@ export async function runJson(ctx, fleet) {
   });
   return { c16, c1 };
 }
-
-export const JSON_BODY_BYTES = BODY.length;
