@@ -1,180 +1,217 @@
 #!/usr/bin/env node
-// falgate benchmark: `pnpm bench` (full, < 3 min) or `pnpm bench --quick` (~30 s). See bench/README.md.
-// This process is the load generator; every server under test (falgate, the bare floor proxy, mock-fal,
-// the bulk upstream) runs in its own child process and reports its own CPU time and memory over IPC.
-import { mkdirSync, readdirSync, statSync, writeFileSync } from "node:fs";
+// falgate benchmark: `pnpm bench` (full, under 10 min) or `pnpm bench --quick` (1–2 min). See bench/README.md.
+// falgate side by side with the proxies a user would otherwise pick, in one run, every ratio against rows of
+// that run. This process orchestrates and is one of the load generators (SSE, uploads, tunnel); wrk drives the
+// HTTP throughput and latency rows. Every proxy runs in its own process pinned to one core; the upstream (a
+// TLS loopback mock-fal), wrk, Redis and this process run on the other cores.
+import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { corePlan, pinSelf } from "./lib/cpu.mjs";
+import { startFleet, stopFleet } from "./lib/fleet.mjs";
 import { machineInfo } from "./lib/machine.mjs";
-import { profileMarkdown } from "./lib/profile.mjs";
-import { jsonTable, runJson } from "./scenarios/json.mjs";
-import { realtimeTable, runRealtime } from "./scenarios/realtime.mjs";
-import { runSse, sseTables } from "./scenarios/sse.mjs";
-import { runStream, streamTable } from "./scenarios/stream.mjs";
+import { buildNextApp } from "./lib/next-app.mjs";
+import { pingLatency, startRedis } from "./lib/redis.mjs";
+import { renderReport } from "./lib/report.mjs";
+import { allRows, selectFromOnly } from "./lib/rows.mjs";
+import { createSpawner } from "./lib/spawn.mjs";
+import { evaluateTargets } from "./lib/targets.mjs";
+import { makeCertificate } from "./lib/tls.mjs";
+import { ensureWrk } from "./lib/wrk.mjs";
+import { LIMITS_WIRED } from "./procs/falgate.mjs";
+import { runJson } from "./scenarios/json.mjs";
+import { runLarge } from "./scenarios/large.mjs";
+import { runSse } from "./scenarios/sse.mjs";
+import { runTunnel } from "./scenarios/tunnel.mjs";
+import { runUpload } from "./scenarios/upload.mjs";
 
-const USAGE = `Usage: node bench/run.mjs [--quick] [--only json,stream,sse,realtime] [--profile] [--out FILE]
-                         [--no-write] [--stream-mib N]
-  --quick         fewer iterations (~30 s); results are printed, not written, unless --out is given
-  --only          run only these scenarios
-  --profile       run the proxies under --cpu-prof and append their hottest code (slower; not written)
-  --out FILE      write the markdown report there (default for a full run: bench/results/latest.md)
-  --no-write      print only
-  --stream-mib N  body size of the streaming scenario (default 200), e.g. to check that memory stays flat
+const WORKLOADS = ["json", "large", "sse", "upload", "tunnel"];
+const HTTP_WORKLOADS = ["json", "large", "sse", "upload"];
+
+const USAGE = `Usage: node bench/run.mjs [--quick] [--only LIST] [--profile] [--out FILE] [--no-write]
+                         [--rounds N] [--seconds N] [--proxy-cpu N] [--load-cpus LIST]
+  --quick          1 round of short runs (1–2 min): checks the harness; printed, not written, unless --out
+  --only LIST      workloads (${WORKLOADS.join(", ")}) and/or rows (ids, * globs), comma-separated,
+                   e.g. --only json,falgate-*,passthrough; rows: ${allRows()
+                     .map((r) => r.id)
+                     .join(", ")}
+  --profile        run the proxies under --cpu-prof and append their hottest code (slower; not written)
+  --out FILE       write the markdown report there, and the raw numbers to FILE with .json
+                   (default for a full run: bench/results/latest.md and latest.json)
+  --no-write       print only
+  --rounds N       rounds of each wrk workload (default 3, quick 1)
+  --seconds N      seconds of each measured wrk run (default 3 at 16 connections, 2 otherwise)
+  --proxy-cpu N    the core of the proxies (default: the last core)
+  --load-cpus LIST the cores of wrk, the upstream and this process (default: all others)
 Build first (pnpm bench does): the bench runs packages/*/dist.`;
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: "boolean", default: false },
-    only: { type: "string" },
-    profile: { type: "boolean", default: false },
-    out: { type: "string" },
-    "stream-mib": { type: "string", default: "200" },
-    "no-write": { type: "boolean", default: false },
-    help: { type: "boolean", short: "h", default: false },
-  },
-});
+let values;
+try {
+  ({ values } = parseArgs({
+    options: {
+      quick: { type: "boolean", default: false },
+      only: { type: "string" },
+      profile: { type: "boolean", default: false },
+      out: { type: "string" },
+      "no-write": { type: "boolean", default: false },
+      rounds: { type: "string" },
+      seconds: { type: "string" },
+      "proxy-cpu": { type: "string" },
+      "load-cpus": { type: "string" },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  }));
+} catch (error) {
+  console.error(`${error.message}\n${USAGE}`);
+  process.exit(2);
+}
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
 }
-
-const SCENARIOS = ["json", "stream", "sse", "realtime"];
-const selected = values.only ? values.only.split(",").map((s) => s.trim()) : SCENARIOS;
-for (const name of selected) {
-  if (!SCENARIOS.includes(name)) {
-    console.error(`unknown scenario ${JSON.stringify(name)}\n${USAGE}`);
-    process.exit(2);
-  }
-}
-const quick = values.quick;
-if (!(Number(values["stream-mib"]) >= 1)) {
-  console.error(`--stream-mib must be a number of MiB >= 1\n${USAGE}`);
+let selection;
+try {
+  selection = selectFromOnly(values.only, WORKLOADS, allRows());
+} catch (error) {
+  console.error(`${error.message}\n\n${USAGE}`);
   process.exit(2);
 }
-const profileDir = values.profile ? join(os.tmpdir(), `falgate-bench-profiles-${Date.now()}`) : undefined;
-if (profileDir) mkdirSync(profileDir, { recursive: true });
-// One directory per profiled process: a process with worker threads writes one profile per thread.
-const profileArgv = (name) => (profileDir ? ["--cpu-prof", "--cpu-prof-dir", join(profileDir, name)] : []);
+const positive = (name) => {
+  if (values[name] === undefined) return undefined;
+  const n = Number(values[name]);
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`--${name} must be a whole number >= 1\n${USAGE}`);
+    process.exit(2);
+  }
+  return n;
+};
+const quick = values.quick;
+const timing = {
+  rounds: positive("rounds") ?? (quick ? 1 : 3),
+  seconds: positive("seconds") ?? (quick ? 2 : 3),
+  latencySeconds: positive("seconds") ?? (quick ? 1 : 2),
+  largeSeconds: positive("seconds") ?? (quick ? 1 : 2),
+  warmSeconds: quick ? 1 : 2,
+};
 
-const machine = machineInfo();
-const loadBefore = os.loadavg()[0];
 const started = Date.now();
 const log = (line) =>
-  process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);
-log(
-  `node ${machine.node}, ${machine.cores} × ${machine.cpu}${quick ? ", quick mode" : ""}${profileDir ? ", profiling" : ""}`,
-);
+  process.stderr.write(`[bench ${((Date.now() - started) / 1000).toFixed(0)}s] ${line}\n`);
+const machine = machineInfo();
+const loadBefore = os.loadavg()[0];
+const plan = corePlan({ proxyCpu: values["proxy-cpu"], loadCpus: values["load-cpus"] });
+if (plan.pinned) pinSelf(plan.load);
+log(`node ${machine.node}, ${machine.cores} × ${machine.cpu}; ${plan.note}${quick ? "; quick" : ""}`);
 
-const sections = [];
-let failed = false;
+const profileDir = values.profile ? join(os.tmpdir(), `falgate-bench-profiles-${Date.now()}`) : undefined;
+if (profileDir) mkdirSync(profileDir, { recursive: true });
+const profileArgv = (name) => (profileDir ? ["--cpu-prof", "--cpu-prof-dir", join(profileDir, name)] : []);
 
-async function scenario(name, title, run, render, notes) {
-  if (!selected.includes(name)) return;
-  log(`${title}…`);
-  const t0 = Date.now();
-  try {
-    const result = await run();
-    const seconds = ((Date.now() - t0) / 1000).toFixed(1);
-    sections.push(`## ${title}\n\n${notes}\n\n${render(result)}\n\n_${seconds} s_`);
-    log(`${title}: done in ${seconds} s`);
-  } catch (error) {
-    failed = true;
-    sections.push(`## ${title}\n\n**failed:** \`${String(error?.message ?? error).split("\n")[0]}\``);
-    log(`${title} FAILED: ${error?.stack ?? error}`);
-  }
+const { workloads, rows } = selection;
+const results = {};
+const failures = {};
+const durations = {};
+const cleanups = [];
+const cleanUp = async () => {
+  while (cleanups.length)
+    await cleanups
+      .pop()()
+      .catch(() => undefined);
+};
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, async () => {
+    log(`${signal}: stopping`);
+    await cleanUp();
+    process.exit(130);
+  });
 }
 
-await scenario(
-  "json",
-  "1. Small JSON `fal.run` POST",
-  () => runJson({ quick, profileArgv }),
-  jsonTable,
-  "POST `https://fal.run/fal-ai/echo` with a 72-byte JSON body; mock-fal answers it back. Closed loop: each of " +
-    "`conc.` connections sends its next request when the previous answer is read. The paths take turns (3 " +
-    "rounds each, after a warm-up); *req/s* is the median round, latencies are pooled. *Added p50* is the " +
-    "median latency minus the direct median at the same concurrency. CPU columns are each process's own " +
-    "`process.cpuUsage()` (user + system, all threads) over the measured requests, divided by their number; " +
-    "*peak RSS* is the proxy process's lifetime maximum.",
-);
-await scenario(
-  "stream",
-  `2. Streaming: ${values["stream-mib"]} MiB upload and download`,
-  () => runStream({ quick, profileArgv, sizeMiB: Number(values["stream-mib"]) }),
-  streamTable,
-  `${values["stream-mib"]} MiB bodies (upload: POST to a sink; download: GET from a source), 3 runs (1 with ` +
-    "`--quick`) after an " +
-    "8 MiB warm-up, a fresh proxy process per path and direction. *RSS after warm-up* is measured after a forced " +
-    "GC; *peak RSS* is the kernel's high-water mark (VmHWM, reset at that point) over the runs. Flat memory " +
-    "means *peak − warm* stays far below the body size and does not grow with it.",
-);
-await scenario(
-  "sse",
-  "3. Server-sent events",
-  () => runSse({ quick }),
-  sseTables,
-  "First table: `fal.stream` calls (POST `.../fal-ai/fast-sdxl/stream` on mock-fal, 8 ms runs, 4 events), one at " +
-    "a time, the paths taking turns; time from the request to the first `data:` line. Second table: long streams " +
-    "of ~100-byte events written one `write()` each by the bulk upstream as fast as the socket drains (3 rounds " +
-    "per path, median).",
-);
-await scenario(
-  "realtime",
-  "4. Realtime WebSocket tunnel",
-  () => runRealtime({ quick, profileArgv }),
-  realtimeTable,
-  "Binary frames to mock-fal's realtime echo app (`fal-ai/echo`), one connection per path, the paths taking " +
-    "turns (3 rounds). *Round trips*: one frame in " +
-    `flight at a time. *frames/s*: 16 frames kept in flight. Tunnel: falgate token in the URL (single-use, minted ` +
-    "per connection), `Authorization: Key` added upstream by falgate.",
-);
+const ctx = { quick, timing, log, plan, loadPrefix: plan.prefix("load"), profileArgv };
+try {
+  if (workloads.some((w) => w === "json" || w === "large")) ensureWrk(log);
+  const cert = makeCertificate();
+  cleanups.push(async () => cert.remove());
+  ctx.cert = cert;
+  ctx.scratch = cert.dir;
+  ctx.spawnChild = createSpawner({
+    plan,
+    env: { NODE_EXTRA_CA_CERTS: cert.certFile, NEXT_TELEMETRY_DISABLED: "1" },
+  });
 
-const elapsed = ((Date.now() - started) / 1000).toFixed(0);
+  const httpRows = rows;
+  const needHttp = workloads.some((w) => HTTP_WORKLOADS.includes(w));
+  if (needHttp && httpRows.some((r) => r.needsRedis)) {
+    const redis = await startRedis({ prefix: plan.prefix("load"), log });
+    cleanups.push(() => redis.stop());
+    ctx.redisUrl = redis.url;
+    results.redis = await pingLatency(redis.url, quick ? 1_000 : 5_000);
+    log(`redis PING p50 ${results.redis.p50.toFixed(3)} ms`);
+  }
+  if (needHttp && httpRows.some((r) => r.config?.variant === "next")) await buildNextApp(log);
+
+  log("starting the upstream (mock-fal over TLS)");
+  const upstream = await ctx.spawnChild(
+    "upstream",
+    { certFile: cert.certFile, keyFile: cert.keyFile },
+    { role: "load" },
+  );
+  cleanups.push(() => upstream.stop());
+  ctx.upstream = upstream.info;
+
+  const run = async (name, work) => {
+    if (!workloads.includes(name)) return;
+    log(`${name}…`);
+    const t0 = Date.now();
+    try {
+      results[name] = await work();
+    } catch (error) {
+      failures[name] = String(error?.message ?? error).split("\n")[0];
+      log(`${name} FAILED: ${error?.stack ?? error}`);
+    }
+    durations[name] = (Date.now() - t0) / 1000;
+    log(`${name}: ${durations[name].toFixed(0)} s`);
+  };
+
+  if (needHttp) {
+    log(`starting ${httpRows.filter((r) => r.proc).length} proxies`);
+    const fleet = await startFleet(ctx, httpRows);
+    cleanups.push(() => stopFleet(fleet));
+    await run("json", () => runJson(ctx, fleet));
+    await run("large", () => runLarge(ctx, fleet));
+    await run("sse", () => runSse(ctx, fleet));
+    await run("upload", () => runUpload(ctx, fleet));
+    await cleanups.pop()();
+  }
+  await run("tunnel", () => runTunnel(ctx, rows));
+} catch (error) {
+  failures.setup = String(error?.message ?? error).split("\n")[0];
+  log(`FAILED: ${error?.stack ?? error}`);
+} finally {
+  await cleanUp();
+}
+
+const targets = evaluateTargets(results, { limitsWired: LIMITS_WIRED });
+const elapsed = (Date.now() - started) / 1000;
 const loadAfter = os.loadavg()[0];
-// The bench itself keeps two or three processes runnable; far more than that means someone else ran too.
-const busy = loadBefore > 0.5 || loadAfter > machine.cores * 2;
-const header = [
-  `# falgate benchmark results${quick ? " (quick)" : ""}${profileDir ? " (profiled: slower than normal)" : ""}`,
-  "",
-  "| | |",
-  "| --- | --- |",
-  `| date | ${machine.date} |`,
-  `| revision | ${machine.revision} |`,
-  `| node | ${machine.node} |`,
-  `| cpu | ${machine.cores} × ${machine.cpu} |`,
-  `| memory | ${machine.memoryGiB} GiB |`,
-  `| os | ${machine.os} |`,
-  `| command | \`node bench/run.mjs${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(" ")}` : ""}\` (${elapsed} s) |`,
-  `| load average (1 min) | ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after |`,
-  "",
-  ...(busy
-    ? [
-        `> **Warning:** the machine was busy with other work (load average ${loadBefore.toFixed(1)} before the run). ` +
-          "Throughput and latency are unreliable; re-run on an idle machine before comparing.",
-        "",
-      ]
-    : []),
-  `Setup: the load generator (this process), the proxy under test and the upstream (mock-fal, or the bulk ` +
-    `upstream of \`bench/procs/bytes.mjs\`) are separate Node processes on the same ${machine.cores} cores, talking ` +
-    "over loopback HTTP/1.1 keep-alive. They compete for CPU, so req/s is a property of the whole box; the " +
-    "per-process CPU columns are what to compare. Fixed iteration counts, warm-up first.",
-];
-let report = `${header.join("\n")}\n\n${sections.join("\n\n")}\n`;
-
-if (profileDir) {
-  const summaries = [];
-  for (const name of readdirSync(profileDir).sort()) {
-    // The main thread's profile is the biggest one (loader hook threads write tiny ones).
-    const files = readdirSync(join(profileDir, name))
-      .filter((f) => f.endsWith(".cpuprofile"))
-      .map((f) => join(profileDir, name, f))
-      .sort((a, b) => statSync(b).size - statSync(a).size);
-    if (files[0]) summaries.push(profileMarkdown(`${name} (${files[0]})`, files[0]));
-  }
-  report += `\n## CPU profiles of the proxy process\n\nRaw profiles: \`${profileDir}\` (open in Chrome DevTools).\n\n${summaries.join("\n\n")}\n`;
-}
-
+const report = renderReport({
+  machine,
+  plan,
+  quick,
+  profileDir,
+  timing,
+  workloads,
+  results,
+  failures,
+  durations,
+  targets,
+  elapsed,
+  loadBefore,
+  loadAfter,
+  command: commandLine(),
+});
 process.stdout.write(report);
+
 const out =
   values["no-write"] || profileDir
     ? undefined
@@ -182,7 +219,33 @@ const out =
 if (out) {
   const target = new URL(out, `file://${process.cwd()}/`);
   writeFileSync(target, report);
-  log(`wrote ${out}`);
+  const jsonTarget = new URL(out.replace(/(\.md)?$/, ".json"), `file://${process.cwd()}/`);
+  writeFileSync(
+    jsonTarget,
+    `${JSON.stringify(
+      {
+        machine,
+        command: commandLine(),
+        cores: plan.note,
+        timing,
+        loadAverage: { before: loadBefore, after: loadAfter },
+        elapsedSeconds: elapsed,
+        limitsWired: LIMITS_WIRED,
+        rows: rows.map(({ id, label, group }) => ({ id, label, group })),
+        results,
+        failures,
+        targets,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  log(`wrote ${out} and its .json`);
 }
-log(`total ${elapsed} s`);
-process.exit(failed ? 1 : 0);
+log(`total ${elapsed.toFixed(0)} s`);
+process.exit(Object.keys(failures).length ? 1 : 0);
+
+function commandLine() {
+  const args = process.argv.slice(2);
+  return `node bench/run.mjs${args.length ? ` ${args.join(" ")}` : ""}`;
+}

@@ -1,7 +1,13 @@
-// Child side of the bench's IPC: every server under test runs in its own process and answers
-// `stats` with its own CPU time and memory, so the numbers are per process, not per machine.
+// Child side of the bench's IPC: every server under test runs in its own process and answers `stats` with
+// its own CPU time and memory, so the numbers are per process, not per machine.
 import { readFileSync, writeFileSync } from "node:fs";
 import { resourceUsage } from "node:process";
+import { fileURLToPath } from "node:url";
+
+/** True when the module at `moduleUrl` is the process's entry point (not imported by another module). */
+export function isMain(moduleUrl) {
+  return process.argv[1] === fileURLToPath(moduleUrl);
+}
 
 /**
  * Peak RSS in bytes since start or since the last {@link resetPeakRss}: the kernel's high-water mark
@@ -27,9 +33,24 @@ function resetPeakRss() {
   }
 }
 
+/** This process's CPU time and memory, in the shape of a `stats` answer. */
+function ownStats() {
+  const cpu = process.cpuUsage();
+  return { cpuUs: cpu.user + cpu.system, rss: process.memoryUsage.rss(), peakRss: peakRss() };
+}
+
+/** Collects garbage first, so the baseline is live memory rather than garbage of the warm-up. */
+function ownResetPeak() {
+  global.gc?.();
+  const reset = resetPeakRss();
+  return { rss: process.memoryUsage.rss(), reset };
+}
+
 /**
  * Runs a bench child: waits for `{type:"start", config}`, calls `start(config)` (which returns
- * `{ info, close }`), answers `ready` with `info`, then serves `stats`, `reset-peak` and `exit`.
+ * `{ info, close, stats?, resetPeak? }`), answers `ready` with `info`, then serves `stats`, `reset-peak` and
+ * `exit`. A child that supervises another process (the Next row) reports that process through its own
+ * `stats`/`resetPeak`.
  */
 export function runChild(start) {
   let running;
@@ -46,21 +67,11 @@ export function runChild(start) {
           break;
         }
         case "stats": {
-          send({
-            type: "stats",
-            id: message.id,
-            cpu: process.cpuUsage(),
-            rss: process.memoryUsage.rss(),
-            peakRss: peakRss(),
-            maxRss: resourceUsage().maxRSS * 1024,
-          });
+          send({ type: "stats", id: message.id, ...(running?.stats ?? ownStats)() });
           break;
         }
         case "reset-peak": {
-          // Collect first, so the baseline is live memory rather than garbage of the warm-up.
-          global.gc?.();
-          const reset = resetPeakRss();
-          send({ type: "reset-peak", id: message.id, rss: process.memoryUsage.rss(), reset });
+          send({ type: "reset-peak", id: message.id, ...(running?.resetPeak ?? ownResetPeak)() });
           break;
         }
         case "exit": {
@@ -78,5 +89,8 @@ export function runChild(start) {
     }
   });
   // The orchestrator died: do not linger.
-  process.on("disconnect", () => process.exit(0));
+  process.on("disconnect", async () => {
+    await running?.close().catch(() => undefined);
+    process.exit(0);
+  });
 }

@@ -1,5 +1,6 @@
 // Summarises a V8 `.cpuprofile` (from `node --cpu-prof`): self time per function and per source file.
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 
 const ROOT = new URL("../../", import.meta.url).href;
 
@@ -75,6 +76,14 @@ const LAYERS = [
     (url) => url.includes("node:internal/deps/undici"),
   ],
   ["AbortController/EventTarget", (url) => url.includes("abort_controller") || url.includes("event_target")],
+  ["@fal-ai/server-proxy", (url) => url.includes("/@fal-ai/server-proxy/")],
+  [
+    "framework (Express, Fastify, Hono, Next, http-proxy)",
+    (url) =>
+      /\/node_modules\/(express|router|body-parser|fastify|@fastify|hono|@hono|next|http-proxy|http-proxy-middleware)\//.test(
+        url,
+      ),
+  ],
   ["undici client (npm)", (url) => url.includes("/undici/")],
   ["ws (npm)", (url) => url.includes("/ws/")],
   [
@@ -111,4 +120,18 @@ export function layersOfProfile(file) {
   return [...totals.entries()]
     .sort((a, b) => b[1] - a[1])
     .map(([name, us]) => ({ name, ms: us / 1000, share: us / busy }));
+}
+
+/** The report section for every process profiled under `dir` (one sub-directory per process). */
+export function profilesMarkdown(dir) {
+  const summaries = [];
+  for (const name of readdirSync(dir).sort()) {
+    // The main thread's profile is the biggest one (loader hook threads write tiny ones).
+    const files = readdirSync(join(dir, name))
+      .filter((f) => f.endsWith(".cpuprofile"))
+      .map((f) => join(dir, name, f))
+      .sort((a, b) => statSync(b).size - statSync(a).size);
+    if (files[0]) summaries.push(profileMarkdown(`${name} (${files[0]})`, files[0]));
+  }
+  return `## CPU profiles of the proxy processes\n\nRaw profiles: \`${dir}\` (open in Chrome DevTools).\n\n${summaries.join("\n\n")}`;
 }

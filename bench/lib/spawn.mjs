@@ -1,17 +1,29 @@
-// Parent side of the bench's IPC: one Node process per server under test.
-import { fork } from "node:child_process";
+// Parent side of the bench's IPC: one Node process per server under test, pinned by the core plan.
+import { spawn } from "node:child_process";
 
 const procsDir = new URL("../procs/", import.meta.url);
 
 /**
- * Forks `bench/procs/<name>.mjs`, sends it `config`, and resolves once it listens.
- * `execArgv` adds Node flags (e.g. `--cpu-prof`) to that child only.
+ * A spawner bound to a core plan (lib/cpu.mjs) and an environment shared by every child (the upstream's CA in
+ * `NODE_EXTRA_CA_CERTS`, telemetry off, ...).
  */
-export async function spawnChild(name, config = {}, { execArgv = [] } = {}) {
-  const child = fork(new URL(`${name}.mjs`, procsDir), [], {
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-    execArgv: ["--expose-gc", ...execArgv],
-  });
+export function createSpawner({ plan, env }) {
+  /**
+   * Starts `bench/procs/<name>.mjs` on the cores of `role` ("proxy" or "load"), sends it `config`, and
+   * resolves once it listens. `execArgv` adds Node flags (e.g. `--cpu-prof`) to that child only.
+   */
+  return async function spawnChild(name, config = {}, { role = "proxy", execArgv = [] } = {}) {
+    const script = new URL(`${name}.mjs`, procsDir).pathname;
+    const argv = [...plan.prefix(role), process.execPath, "--expose-gc", ...execArgv, script];
+    const child = spawn(argv[0], argv.slice(1), {
+      stdio: ["ignore", "inherit", "inherit", "ipc"],
+      env: { ...process.env, ...env },
+    });
+    return connect(name, child, config);
+  };
+}
+
+async function connect(name, child, config) {
   let seq = 0;
   const waiting = new Map();
   let exited = false;
@@ -26,6 +38,10 @@ export async function spawnChild(name, config = {}, { execArgv = [] } = {}) {
   child.once("exit", (code, signal) => {
     exited = true;
     for (const pending of waiting.values()) pending.reject(new Error(`${name} exited (${code ?? signal})`));
+    waiting.clear();
+  });
+  child.once("error", (error) => {
+    for (const pending of waiting.values()) pending.reject(error);
     waiting.clear();
   });
 
@@ -50,21 +66,28 @@ export async function spawnChild(name, config = {}, { execArgv = [] } = {}) {
       child.send({ type, id, ...extra });
     });
 
-  const ready = await call("start", { config });
+  // Starting may include a framework's own start-up (next start): allow it time.
+  let ready;
+  try {
+    ready = await call("start", { config }, 120_000);
+  } catch (error) {
+    child.kill("SIGKILL");
+    throw error;
+  }
   return {
     name,
     pid: child.pid,
     info: ready.info,
-    /** CPU (µs, user/system), current and peak RSS of the child. */
+    /** CPU µs (user + system), current and peak RSS of the process under test. */
     stats: () => call("stats"),
-    /** Runs a GC in the child and resets its peak-RSS high-water mark to the current RSS. */
+    /** Runs a GC (where it can) and resets the peak-RSS high-water mark to the current RSS. */
     resetPeak: () => call("reset-peak"),
     /** Asks the child to close its servers and exit; kills it if it does not within 10 s. */
     async stop() {
       if (exited) return;
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
       try {
-        await call("exit", {}, 10_000);
+        await call("exit", {}, 12_000);
       } catch {
         child.kill("SIGKILL");
       }
@@ -76,6 +99,5 @@ export async function spawnChild(name, config = {}, { execArgv = [] } = {}) {
 
 /** Difference of two `stats()` answers: CPU µs spent, and memory at the end. */
 export function statsDelta(before, after) {
-  const cpuUs = after.cpu.user - before.cpu.user + (after.cpu.system - before.cpu.system);
-  return { cpuUs, rss: after.rss, peakRss: after.peakRss, maxRss: after.maxRss };
+  return { cpuUs: after.cpuUs - before.cpuUs, rss: after.rss, peakRss: after.peakRss };
 }

@@ -1,11 +1,19 @@
 // WebSocket load against an echo peer: sequential round trips, and a windowed stream of frames.
 import { performance } from "node:perf_hooks";
-import { ws } from "./deps.mjs";
+import { WebSocket } from "ws";
 
-/** Opens a WebSocket (no compression, as fal's realtime clients) and resolves once open. */
-export function openSocket(url, headers = {}) {
+/**
+ * Opens a WebSocket (no compression, as fal's realtime clients) and resolves once open. `ca` is the
+ * certificate to trust for `wss:` URLs.
+ */
+export function openSocket(url, { headers = {}, ca } = {}) {
   return new Promise((resolve, reject) => {
-    const socket = new ws.WebSocket(url, { headers, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+    const socket = new WebSocket(url, {
+      headers,
+      ca,
+      perMessageDeflate: false,
+      maxPayload: 64 * 1024 * 1024,
+    });
     socket.binaryType = "nodebuffer";
     const fail = (error) => reject(error);
     socket.once("error", fail);
@@ -22,7 +30,7 @@ export function openSocket(url, headers = {}) {
 /** Closes a socket and waits for the close handshake (or 5 s). */
 export function closeSocket(socket) {
   return new Promise((resolve) => {
-    if (socket.readyState === ws.WebSocket.CLOSED) return resolve();
+    if (socket.readyState === WebSocket.CLOSED) return resolve();
     const timer = setTimeout(() => {
       socket.terminate();
       resolve();
