@@ -176,8 +176,10 @@ class Exchange {
   }
 
   onComplete(): void {
-    this.res.end();
+    // Settle before the last byte goes out: a client that sends its next call as soon as this one ends must find
+    // this call's slot already given back.
     this.end(this.status, null, null);
+    this.res.end();
   }
 
   onError(error: Error): void {
@@ -199,8 +201,8 @@ class Exchange {
       return;
     }
     if (!this.req.complete) res.shouldKeepAlive = false;
-    void writeReply(res, plan.errorReply(failure));
     this.end(failure.status, failure.code, failure.code);
+    void writeReply(res, plan.errorReply(failure));
   }
 
   /** Settles once and detaches from the response. */

@@ -199,9 +199,14 @@ export function createPlan<C extends object>(p: PlanInput<C>): ForwardPlan {
         const body = outcome.body ? new TextDecoder().decode(outcome.body) : null;
         // fal's status only when fal answered: a 502/504 of falgate's own is "no answer" to the limits.
         const status = outcome.code === null ? outcome.status : 0;
-        p.waitUntil?.(
-          p.limits.limiter.settle(p.limits.admission.reservation, { status, header: outcome.header, body }),
-        );
+        // Started here, before the caller writes the answer's last byte (see the bindings); `waitUntil` only keeps
+        // the runtime alive for it.
+        const done = p.limits.limiter.settle(p.limits.admission.reservation, {
+          status,
+          header: outcome.header,
+          body,
+        });
+        p.waitUntil?.(done);
       }
       if (settings.events.active) {
         const units = Number(outcome.header("x-fal-billable-units") ?? Number.NaN);
