@@ -159,8 +159,10 @@ function optionsFor(profile: Profile, dir: string): ts.CompilerOptions {
 /** Library files are the same for every program: parse them once. */
 const libraryFiles = new Map<string, ts.SourceFile | undefined>();
 
-function hostFor(options: ts.CompilerOptions): ts.CompilerHost {
+function hostFor(options: ts.CompilerOptions, dir: string): ts.CompilerHost {
   const host = ts.createCompilerHost(options);
+  // `types` entries resolve from the project, as they would from its tsconfig.json.
+  host.getCurrentDirectory = () => dir;
   const read = host.getSourceFile.bind(host);
   host.getSourceFile = (fileName, language, onError, fresh) => {
     if (!fileName.includes("/node_modules/")) return read(fileName, language, onError, fresh);
@@ -203,7 +205,7 @@ export function checkBlocks(blocks: readonly Block[], workDir: string): Problem[
   const problems: Problem[] = [];
   for (const { profile, dir, files } of groups.values()) {
     const options = optionsFor(profile, dir);
-    const program = ts.createProgram({ rootNames: files, options, host: hostFor(options) });
+    const program = ts.createProgram({ rootNames: files, options, host: hostFor(options, dir) });
     for (const diagnostic of ts.getPreEmitDiagnostics(program)) {
       const text = ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n");
       const block = diagnostic.file ? byFile.get(diagnostic.file.fileName) : undefined;
