@@ -5,6 +5,7 @@ import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join } from "node:path";
+import { STATUS_BY_CODE } from "@falgate/core";
 import { startMockFal } from "@falgate/mock-fal";
 import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -56,6 +57,17 @@ describe("docs snippets", () => {
   it.each(checked.map((block) => [`${block.page}:${block.line}`, block] as const))("%s", (_, block) => {
     const mine = problems.filter((problem) => problem.block === block).map((problem) => problem.message);
     if (mine.length > 0) throw new Error(`this block does not typecheck:\n${mine.join("\n")}`);
+  });
+});
+
+// errors.md promises one section per code, with the status of STATUS_BY_CODE.
+describe("docs/errors.md", () => {
+  it("has one section per error code, with its status", () => {
+    const text = readFileSync(join(ROOT, "docs/errors.md"), "utf8");
+    const sections = Object.fromEntries(
+      [...text.matchAll(/^## (\w+)\n\n\*\*(\d{3})\.\*\*/gm)].map((m) => [m[1], Number(m[2])]),
+    );
+    expect(sections).toEqual({ ...STATUS_BY_CODE });
   });
 });
 
