@@ -19,6 +19,10 @@ const blocks: Block[] = markdownFiles().flatMap((page) =>
 const checked = blocks.filter((block) => !block.skip);
 let problems: Problem[] = [];
 
+afterAll(() => {
+  if (!process.env.KEEP_SNIPPETS) rmSync(WORK_DIR, { recursive: true, force: true });
+});
+
 describe("docs snippets", () => {
   beforeAll(() => {
     const missing = [
@@ -45,10 +49,6 @@ describe("docs snippets", () => {
       }`,
     );
   }, 120_000);
-
-  afterAll(() => {
-    if (!process.env.KEEP_SNIPPETS) rmSync(WORK_DIR, { recursive: true, force: true });
-  });
 
   it("finds the blocks", () => {
     expect(checked.length).toBeGreaterThan(40);
