@@ -89,9 +89,9 @@ export function createFalgateHandler<E extends object = FalgateEnv>(
       // WebSocket upgrades below the mount are the realtime tunnel; everything else is the HTTP proxy.
       // `ctx` keeps `onResponse` hooks (metering) alive after the response has been sent.
       return (
-        (await handleTunnel(request, instance, bindings as FalgateEnv)) ??
+        (await handleTunnel(request, instance, bindings)) ??
         instance.handle(request, {
-          env: bindings as FalgateEnv,
+          env: bindings,
           context: { bindings, ctx },
           ...(ctx ? { waitUntil: ctx.waitUntil.bind(ctx) } : {}),
         })

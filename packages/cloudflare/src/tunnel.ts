@@ -3,7 +3,7 @@ import type {
   WebSocket as WorkerWebSocket,
   WebSocketPair as WorkerWebSocketPair,
 } from "@cloudflare/workers-types";
-import { type Falgate, type FalgateEnv, FalgateError } from "@falgate/core";
+import { type Falgate, FalgateError } from "@falgate/core";
 import {
   bindingOf,
   CloseCode,
@@ -36,7 +36,7 @@ const encoder = new TextEncoder();
 export async function handleTunnel<C extends object>(
   request: Request,
   falgate: Falgate<C>,
-  env: FalgateEnv,
+  env: object,
 ): Promise<Response | null> {
   if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") return null;
   const { tunnel: gate, settings } = bindingOf(falgate);

@@ -6,7 +6,7 @@ import { forwardWithFetch } from "./proxy/fetch.js";
 import { type CallInput, webInput } from "./proxy/input.js";
 import { toResponse } from "./proxy/reply.js";
 import { createTunnelGate, type TunnelGate } from "./tunnel/gate.js";
-import type { FalgateContext, FalgateEnv, FalgateOptions, Platform } from "./types.js";
+import type { FalgateContext, FalgateOptions, Platform } from "./types.js";
 
 /** The key of an instance's binding interface (see `bindingOf` in `@falgate/core/binding`). */
 export const BINDING: unique symbol = Symbol.for("falgate.binding");
@@ -28,10 +28,11 @@ export interface FalgateBinding<C extends object = object> {
  */
 export interface Falgate<C extends object = object> {
   /**
-   * The proxy as a Workers-shaped fetch handler: `env` is the platform env (`options.env` is layered over it), `ctx`
-   * keeps `onResponse` work alive (`waitUntil`). Hooks receive `{ env, ctx }`.
+   * The proxy as a Workers-shaped fetch handler: `env` is the platform env (the Worker's bindings, `process.env`;
+   * `options.env` is layered over it), `ctx` keeps `onResponse` work alive (`waitUntil`). Hooks receive
+   * `{ env, bindings, ctx }` (`bindings` is the `env` given here, as the Workers adapter passes it).
    */
-  fetch(request: Request, env?: FalgateEnv, ctx?: FalgateContext): Promise<Response>;
+  fetch(request: Request, env?: object, ctx?: FalgateContext): Promise<Response>;
   /** The proxy for a Web `Request` with the framework's context (what adapters call). */
   handle(request: Request, platform: Platform<C>): Promise<Response>;
   /** Subscribes to falgate's events (metrics, traces, logs); returns the function that unsubscribes. */
@@ -73,7 +74,7 @@ export function createFalgate<C extends object = object>(options: FalgateOptions
       return handle(request, {
         env,
         waitUntil: ctx?.waitUntil?.bind(ctx),
-        context: (ctx === undefined ? {} : { ctx }) as C,
+        context: { bindings: env ?? {}, ctx } as unknown as C,
       });
     },
     handle,

@@ -218,8 +218,11 @@ export interface FalgateContext {
 
 /** What a binding knows about the platform a request arrived on. */
 export interface Platform<C extends object = object> {
-  /** The platform's env (`process.env`, Worker bindings, `c.env`); `options.env` is layered over it. */
-  env?: FalgateEnv;
+  /**
+   * The platform's env (`process.env`, Worker bindings, `c.env`; any object, e.g. a `wrangler types` `Env`
+   * interface); `options.env` is layered over it.
+   */
+  env?: object;
   /** Keeps work after the response alive (Workers' `ctx.waitUntil`). */
   waitUntil?: (promise: Promise<unknown>) => void;
   /** The framework's own objects, handed to hooks. */

@@ -1,4 +1,4 @@
-import type { Falgate, FalgateOptions } from "@falgate/core";
+import { createFalgate as createCore, type Falgate, type FalgateOptions } from "@falgate/core";
 import { createNodeHandler } from "@falgate/node";
 import type { NextApiRequest, NextApiResponse } from "next";
 
@@ -8,6 +8,16 @@ export type { Falgate, FalgateOptions, Principal } from "@falgate/core";
 export interface NextPagesContext {
   req: NextApiRequest;
   res: NextApiResponse;
+}
+
+/**
+ * Creates the falgate instance of a Pages Router API route, with hooks typed for it (share it with `attachTunnel`
+ * in a custom server).
+ * @example
+ * export const falgate = createFalgate({ authorize: (request, { req }) => userFrom(req.cookies) });
+ */
+export function createFalgate(options: FalgateOptions<NextPagesContext> = {}): Falgate<NextPagesContext> {
+  return createCore<NextPagesContext>(options);
 }
 
 /** A Pages Router API route. */

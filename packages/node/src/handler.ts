@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { createFalgate, type Falgate, type FalgateOptions } from "@falgate/core";
+import type { Falgate, FalgateOptions } from "@falgate/core";
 import { bindingOf, errorReply, type Settings, toFalgate } from "@falgate/core/binding";
 import { Agent, type Dispatcher } from "undici";
 import { forwardNode } from "./forward.js";

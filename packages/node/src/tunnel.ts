@@ -1,15 +1,8 @@
-import type { IncomingMessage, Server } from "node:http";
+import type { IncomingMessage } from "node:http";
 import { STATUS_CODES } from "node:http";
-import type { Server as HttpsServer } from "node:https";
 import type { Server as NetServer } from "node:net";
 import type { Duplex } from "node:stream";
-import {
-  createFalgate,
-  type Falgate,
-  FalgateError,
-  type FalgateOptions,
-  type TunnelInfo,
-} from "@falgate/core";
+import { type Falgate, FalgateError, type FalgateOptions, type TunnelInfo } from "@falgate/core";
 import {
   bindingOf,
   CloseCode,
@@ -337,17 +330,14 @@ export function createTunnel(falgate: Falgate<never> | FalgateOptions = {}): Nod
 }
 
 /**
- * Attaches the tunnel to a Node HTTP(S) server (standalone, Express, Hono on node-server, a Next.js custom
- * server). Upgrades outside the mount are left to other listeners, or answered 404 when there are none.
+ * Attaches the tunnel to a Node HTTP(S) server (standalone, Express, `serve()` of `@hono/node-server`, a Next.js
+ * custom server). Upgrades outside the mount are left to other listeners, or answered 404 when there are none.
  * @example
  * const server = app.listen(3000);
  * attachTunnel(server, falgate); // the instance the HTTP handler uses
 
  */
-export function attachTunnel(
-  server: Server | HttpsServer,
-  falgate: Falgate<never> | FalgateOptions = {},
-): NodeTunnel {
+export function attachTunnel(server: NetServer, falgate: Falgate<never> | FalgateOptions = {}): NodeTunnel {
   const tunnel = createTunnel(falgate);
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     if (tunnel.handleUpgrade(req, socket, head)) return;
@@ -356,9 +346,8 @@ export function attachTunnel(
   server.on("upgrade", onUpgrade);
   server.once("close", () => server.off("upgrade", onUpgrade));
   // Upgraded sockets keep the server from emitting 'close': close the tunnels (1001) when it is asked to stop.
-  const listener: NetServer = server;
-  const closeServer = listener.close;
-  listener.close = function close(this: NetServer, callback?: (error?: Error) => void) {
+  const closeServer = server.close;
+  server.close = function close(this: NetServer, callback?: (error?: Error) => void) {
     void tunnel.close();
     return closeServer.call(this, callback);
   };

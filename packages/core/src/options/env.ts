@@ -6,9 +6,9 @@ import type { FalgateEnv } from "../types.js";
  * value set after start-up counts). Returns a function from the platform env of a request to the env falgate reads;
  * the layer is built once per platform env object.
  */
-export function envRule(overrides: FalgateEnv | undefined): (platform: FalgateEnv | undefined) => FalgateEnv {
+export function envRule(overrides: FalgateEnv | undefined): (platform: object | undefined) => FalgateEnv {
   const empty: FalgateEnv = Object.freeze({});
-  if (overrides === undefined) return (platform) => platform ?? empty;
+  if (overrides === undefined) return (platform) => (platform as FalgateEnv | undefined) ?? empty;
   const top = { ...overrides };
   const alone: FalgateEnv = Object.freeze(top);
   const layers = new WeakMap<object, FalgateEnv>();

@@ -33,7 +33,7 @@ import { envRule } from "./env.js";
 export interface Settings<C extends object = object> {
   credentials: string | CredentialsResolver | undefined;
   /** The env a request sees, from its platform env (the one env rule). */
-  env: (platform: FalgateEnv | undefined) => FalgateEnv;
+  env: (platform: object | undefined) => FalgateEnv;
   authorize: AuthorizeHook<C> | undefined;
   allowUnauthenticated: boolean;
   allowedOrigins: ReadonlySet<string>;

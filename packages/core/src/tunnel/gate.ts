@@ -56,7 +56,7 @@ export interface TunnelGate {
   /** True when `pathname` is below the tunnel mount (a cheap check before any async work). */
   matches(pathname: string): boolean;
   /** Decides one upgrade request; `env` is the platform's env (`options.env` is layered over it). Never throws. */
-  decide(request: Request, env?: FalgateEnv): Promise<TunnelDecision>;
+  decide(request: Request, env?: object): Promise<TunnelDecision>;
 }
 
 /** Builds the tunnel policy of an instance from its resolved settings. */
