@@ -47,7 +47,8 @@ export interface Settings<C extends object = object> {
   path: string;
   trustProxy: boolean;
   fetch: FetchLike;
-  upstream: ((target: URL) => { url: string; host: string | null }) | undefined;
+  /** Where a validated target goes instead of fal: origin and path with query, and the host to name to the override. */
+  upstream: ((target: URL) => UpstreamMapping) | undefined;
   logger: Logger;
   onRequest: ((info: RequestInfo<C>) => void | Promise<void>) | undefined;
   onResponse: ((info: ResponseInfo<C>) => void | Promise<void>) | undefined;
@@ -59,6 +60,16 @@ export interface Settings<C extends object = object> {
   /** The falgate token issuer for an env; `null` when no token key is configured. */
   tokenIssuer: (env: FalgateEnv) => TokenIssuer | null;
   tunnel: TunnelLimits;
+}
+
+/** A target mapped by the `upstream` override. */
+export interface UpstreamMapping {
+  /** `http(s)://host[:port]` */
+  origin: string;
+  /** Path and query. */
+  path: string;
+  /** The original host, sent as `x-falgate-upstream-host` (string overrides only). */
+  host: string | null;
 }
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
@@ -199,7 +210,10 @@ export function resolveOptions<C extends object>(options: FalgateOptions<C>): Se
 function resolveUpstream(upstream: FalgateOptions["upstream"]): Settings["upstream"] {
   if (upstream === undefined) return undefined;
   if (typeof upstream === "function") {
-    return (target) => ({ url: String(upstream(new URL(target.href))), host: null });
+    return (target) => {
+      const url = new URL(String(upstream(new URL(target.href))));
+      return { origin: url.origin, path: url.pathname + url.search, host: null };
+    };
   }
   let base: URL;
   try {
@@ -208,6 +222,8 @@ function resolveUpstream(upstream: FalgateOptions["upstream"]): Settings["upstre
     fail("upstream", `must be an http(s) origin or a function, got ${JSON.stringify(upstream)}`);
   }
   if (base.protocol !== "http:" && base.protocol !== "https:") fail("upstream", "must be an http(s) URL");
-  const prefix = `${base.origin}${base.pathname.replace(/\/$/, "")}`;
-  return (target) => ({ url: `${prefix}${target.pathname}${target.search}`, host: target.host });
+  const { origin } = base;
+  const prefix = base.pathname.replace(/\/$/, "");
+  // A string override keeps path and query: no URL is parsed per call.
+  return (target) => ({ origin, path: `${prefix}${target.pathname}${target.search}`, host: target.host });
 }

@@ -130,9 +130,8 @@ export function createPlan<C extends object>(p: PlanInput<C>): ForwardPlan {
   let path = target.pathname + target.search;
   if (settings.upstream) {
     const mapped = settings.upstream(target);
-    const url = new URL(mapped.url);
-    origin = url.origin;
-    path = url.pathname + url.search;
+    origin = mapped.origin;
+    path = mapped.path;
     if (mapped.host) headers.push("x-falgate-upstream-host", mapped.host);
   }
   const cors: Array<[string, string]> = corsHeaders(p.corsOrigin, settings);

@@ -303,7 +303,7 @@ function upstreamTarget(target: URL, key: string, settings: Pick<Settings, "upst
   let fetchUrl = target.href;
   if (settings.upstream) {
     const mapped = settings.upstream(target);
-    fetchUrl = mapped.url;
+    fetchUrl = mapped.origin + mapped.path;
     if (mapped.host) headers["x-falgate-upstream-host"] = mapped.host;
   }
   const parsed = new URL(fetchUrl);
