@@ -10,5 +10,11 @@ export default {
     // built-in check off and applies the same check in src/hooks.server.ts to every route except the proxy, where
     // falgate checks origins itself. See docs/adapters/sveltekit.md.
     csrf: { trustedOrigins: ["*"] },
+    typescript: {
+      // Type-check the options module at the app's root too (shared with the custom server).
+      config: (config) => {
+        config.include.push("../falgate.options.js");
+      },
+    },
   },
 };

@@ -1,7 +1,8 @@
 /**
  * SLOW (about half a minute): builds apps/sveltekit-example with `vite build` (adapter-node) once, then runs the
  * conformance suite and the official client against the adapter's own server, `node build`, each start on an
- * ephemeral port with the suite's options in env vars.
+ * ephemeral port with the suite's options in env vars; and the example's custom server (`server.js`: adapter-node's
+ * handler plus the realtime tunnel).
  */
 import { execFile } from "node:child_process";
 import { join } from "node:path";
@@ -13,6 +14,7 @@ import {
   conformanceOptions,
   describeConformance,
   describeFalClient,
+  openSocket,
   REPO_ROOT,
   SAME_ORIGIN,
   type StartHandler,
@@ -129,5 +131,63 @@ describe("SvelteKit specifics (vite build, adapter-node)", () => {
     expect(page.status).toBe(200);
     expect(page.text()).toContain("falgate + SvelteKit");
     expect(page.text()).not.toContain(mock.key);
+  });
+});
+
+describe("SvelteKit custom server with the realtime tunnel (server.js: build/handler.js + attachTunnel)", () => {
+  let mock: MockFal;
+  let server: ServerProcess;
+  beforeAll(async () => {
+    // server.js imports @falgate/node from its dist/.
+    await buildPackages(["node"]);
+    mock = await startMockFal();
+    server = await startServerProcess("server.js", {
+      cwd: APP,
+      env: {
+        ...ENV,
+        HOST: "127.0.0.1",
+        PORT: "0",
+        FAL_KEY: mock.key,
+        FALGATE_UPSTREAM: mock.url,
+        FALGATE_TOKEN_SECRET: "sveltekit-example-secret-of-at-least-32-bytes",
+      },
+      ready: /Listening on (http:\/\/\S+)/,
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await server?.close();
+    await mock?.close();
+  });
+
+  test("the route mints a falgate token; the tunnel on the same server relays to fal with the key", async () => {
+    const minted = await send(`${server.origin}/api/fal/proxy/token`, {
+      method: "POST",
+      headers: { ...SAME_ORIGIN, "content-type": "application/json" },
+      body: JSON.stringify({ app: "fal-ai/echo/realtime", type: "falgate" }),
+    });
+    expect(minted.status).toBe(200);
+    const url = `${server.origin.replace(/^http/, "ws")}/api/fal/proxy/fal-ai/echo/realtime`;
+    const socket = await openSocket(`${url}?fal_jwt_token=${encodeURIComponent(minted.json<string>())}`);
+    try {
+      socket.socket.send("hello through sveltekit");
+      expect((await socket.next()).data.toString()).toContain("hello through sveltekit");
+      expect(mock.requests.find((r) => r.websocket)?.headers.authorization).toBe(`Key ${mock.key}`);
+    } finally {
+      socket.close();
+    }
+  });
+
+  test("plain HTTP calls go through adapter-node's handler as with `node build`", async () => {
+    const a = await send(`${server.origin}/api/fal/proxy`, {
+      method: "POST",
+      headers: {
+        ...SAME_ORIGIN,
+        "content-type": "application/json",
+        "x-fal-target-url": "https://fal.run/fal-ai/echo",
+      },
+      body: '{"via":"server.js"}',
+    });
+    expect(a.status).toBe(200);
+    expect(a.json()).toEqual({ via: "server.js" });
   });
 });
