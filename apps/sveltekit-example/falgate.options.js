@@ -1,0 +1,20 @@
+/**
+ * The proxy's options, shared by the route (src/lib/server/falgate.ts) and the realtime tunnel of the custom server
+ * (server.js), so both apply the same policy. FAL_KEY and FALGATE_TOKEN_SECRET are read by falgate from the
+ * environment on each request; nothing here is secret.
+ * @param {Record<string, string | undefined>} env
+ * @returns {import("@falgate/sveltekit").FalgateOptions}
+ */
+export function falgateOptions(env) {
+  return {
+    // Only these fal apps can be called through this proxy.
+    allowedEndpoints: ["fal-ai/*"],
+    // Other origins of yours whose pages call this proxy (comma-separated); same-origin pages need nothing.
+    allowedOrigins: (env.FALGATE_ALLOWED_ORIGINS ?? "")
+      .split(",")
+      .map((origin) => origin.trim())
+      .filter(Boolean),
+    // Development: send fal traffic to a local mock (`falgate-mock`) instead of fal.ai.
+    upstream: env.FALGATE_UPSTREAM || undefined,
+  };
+}
