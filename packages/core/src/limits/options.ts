@@ -1,3 +1,4 @@
+import { DEFAULTS } from "../options/defaults.js";
 import type { FalTarget } from "../policy/classify.js";
 import { endpointMatcher } from "../policy/endpoint.js";
 import type { Store } from "../store/types.js";
@@ -102,21 +103,8 @@ export interface LimitsOptions {
   keyPrefix?: string;
 }
 
-/** The defaults of {@link LimitsOptions}, in one place. */
-export const LIMITS_DEFAULTS = Object.freeze({
-  rate: false,
-  maxConcurrent: 0,
-  maxConcurrentTotal: 0,
-  callTimeout: 900_000,
-  queueTimeout: 1_800_000,
-  tunnelTimeout: 3_900_000,
-  budgetMode: "calendar",
-  timeZone: "UTC",
-  price: 1,
-  onStoreError: "open",
-  storeTimeout: 500,
-  keyPrefix: "falgate:",
-} as const);
+/** The defaults of {@link LimitsOptions}: `DEFAULTS.limits`. */
+export const LIMITS_DEFAULTS = DEFAULTS.limits;
 
 /** A validated rate: `key` names its window in the store, `policy` in the RateLimit headers. */
 export interface Rate {

@@ -42,4 +42,28 @@ export const DEFAULTS = Object.freeze({
     highWaterMark: 1024 * 1024,
     maxPerPrincipal: 5,
   }),
+  /** Rate limits, concurrency caps and budgets (`limits`): nothing is limited unless configured. */
+  limits: Object.freeze({
+    rate: false,
+    maxConcurrent: 0,
+    maxConcurrentTotal: 0,
+    callTimeout: 900_000,
+    queueTimeout: 1_800_000,
+    tunnelTimeout: 3_900_000,
+    budgetMode: "calendar",
+    timeZone: "UTC",
+    price: 1,
+    onStoreError: "open",
+    storeTimeout: 500,
+    keyPrefix: "falgate:",
+  } as const),
+  /** `verifyFalWebhook`: fal's key set, the timestamp window (s), the key set cache (s) and fetch timeout (ms). */
+  webhooks: Object.freeze({
+    jwksUrl: "https://rest.fal.ai/.well-known/jwks.json",
+    tolerance: 300,
+    maxBodySize: 32 * 1024 * 1024,
+    jwksMaxAge: 86_400,
+    jwksCooldown: 60,
+    jwksTimeout: 10_000,
+  }),
 });

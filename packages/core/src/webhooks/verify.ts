@@ -1,12 +1,13 @@
 import { FalgateError } from "../errors.js";
 import { consoleLogger } from "../logger.js";
+import { DEFAULTS } from "../options/defaults.js";
 import { createMemoryStore } from "../store/memory.js";
 import type { Store } from "../store/types.js";
 import { currentKeys, type KeySetContext, refreshKeys, type VerifyKey } from "./jwks.js";
 import type { FalWebhookOptions, FalWebhookPayload, FalWebhookVerifier } from "./types.js";
 
 /** fal's documented key set of webhook signing keys. */
-export const FAL_WEBHOOK_JWKS_URL = "https://rest.fal.ai/.well-known/jwks.json";
+export const FAL_WEBHOOK_JWKS_URL: string = DEFAULTS.webhooks.jwksUrl;
 
 /** The four headers fal signs a webhook with. */
 export const FAL_WEBHOOK_HEADERS = Object.freeze({
@@ -16,7 +17,6 @@ export const FAL_WEBHOOK_HEADERS = Object.freeze({
   signature: "x-fal-webhook-signature",
 } as const);
 
-const DEFAULT_MAX_BODY_SIZE = 32 * 1024 * 1024;
 /** Prefix of the replay entries in the store. */
 const REPLAY_PREFIX = "webhook:";
 /** Printable ASCII, as ids are written into the signed message line by line. */
@@ -84,11 +84,12 @@ function resolveOptions(options: FalWebhookOptions): Resolved {
   }
   const jwksUrl = options.jwksUrl ?? FAL_WEBHOOK_JWKS_URL;
   checkJwksUrl(jwksUrl);
-  const tolerance = range("tolerance", options.tolerance, 300, 1, 3600);
-  const maxBodySize = range("maxBodySize", options.maxBodySize, DEFAULT_MAX_BODY_SIZE, 1, 2 ** 31);
-  const jwksMaxAge = range("jwksMaxAge", options.jwksMaxAge, 86_400, 60, 86_400);
-  const jwksCooldown = range("jwksCooldown", options.jwksCooldown, 60, 0, 3600);
-  const jwksTimeout = range("jwksTimeout", options.jwksTimeout, 10_000, 1, 120_000);
+  const d = DEFAULTS.webhooks;
+  const tolerance = range("tolerance", options.tolerance, d.tolerance, 1, 3600);
+  const maxBodySize = range("maxBodySize", options.maxBodySize, d.maxBodySize, 1, 2 ** 31);
+  const jwksMaxAge = range("jwksMaxAge", options.jwksMaxAge, d.jwksMaxAge, 60, 86_400);
+  const jwksCooldown = range("jwksCooldown", options.jwksCooldown, d.jwksCooldown, 0, 3600);
+  const jwksTimeout = range("jwksTimeout", options.jwksTimeout, d.jwksTimeout, 1, 120_000);
   for (const name of ["fetch", "now"] as const) {
     if (options[name] !== undefined && typeof options[name] !== "function") {
       throw new TypeError(`falgate: option \`${name}\` must be a function`);
