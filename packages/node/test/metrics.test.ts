@@ -4,7 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { WebSocket } from "ws";
 import { type RunningServer, type ServerOptions, startServer } from "../src/index.js";
 import { rawRequest, readAll, readUntil, send } from "./helpers.js";
-import { parseExposition, type Sample, valueOf } from "./prom.js";
+import { parseExposition, type Sample, sampleValue } from "./prom.js";
 
 const SECRET = "metrics-test-secret-0123456789abcdef0123";
 const silent: Logger = { warn: () => undefined, error: () => undefined };
@@ -133,7 +133,9 @@ describe("Prometheus metrics on the standalone server", () => {
     const seen = { text: "" };
     await readUntil(streamRes, "keep-alive", seen);
     let { samples } = await scrape(metricsUrl);
-    expect(valueOf(samples, "falgate_calls_in_flight", { route: "proxy", app: "fal-ai/fast-sdxl" })).toBe(1);
+    expect(sampleValue(samples, "falgate_calls_in_flight", { route: "proxy", app: "fal-ai/fast-sdxl" })).toBe(
+      1,
+    );
     const streamedBytes = Buffer.byteLength(seen.text) + (await readAll(streamRes)).length;
 
     // A tunnel session: two frames each way.
@@ -145,7 +147,7 @@ describe("Prometheus metrics on the standalone server", () => {
       ws.once("error", reject);
     });
     samples = (await scrape(metricsUrl)).samples;
-    expect(valueOf(samples, "falgate_tunnels_open", { app: "fal-ai/echo" })).toBe(1);
+    expect(sampleValue(samples, "falgate_tunnels_open", { app: "fal-ai/echo" })).toBe(1);
     const echoed = new Promise<void>((resolve) => {
       let n = 0;
       ws.on("message", () => {
@@ -159,12 +161,13 @@ describe("Prometheus metrics on the standalone server", () => {
 
     samples = await eventually(
       metricsUrl,
-      (list) => valueOf(list, "falgate_tunnels_total", { app: "fal-ai/echo", reason: "client-closed" }) === 1,
+      (list) =>
+        sampleValue(list, "falgate_tunnels_total", { app: "fal-ai/echo", reason: "client-closed" }) === 1,
     );
     const text = (await scrape(metricsUrl)).text;
 
     // Calls by route, app, method, decision, code and status.
-    const calls = (labels: Record<string, string>) => valueOf(samples, "falgate_calls_total", labels);
+    const calls = (labels: Record<string, string>) => sampleValue(samples, "falgate_calls_total", labels);
     expect(
       calls({
         route: "proxy",
@@ -198,7 +201,8 @@ describe("Prometheus metrics on the standalone server", () => {
     );
 
     // Latency: falgate's own time and fal's time, and the whole call.
-    const count = (name: string, labels: Record<string, string>) => valueOf(samples, `${name}_count`, labels);
+    const count = (name: string, labels: Record<string, string>) =>
+      sampleValue(samples, `${name}_count`, labels);
     expect(
       count("falgate_own_seconds", { route: "proxy", app: "fal-ai/fast-sdxl", decision: "forwarded" }),
     ).toBe(2);
@@ -208,14 +212,14 @@ describe("Prometheus metrics on the standalone server", () => {
     expect(
       count("falgate_call_seconds", { route: "proxy", app: "fal-ai/fast-sdxl", decision: "forwarded" }),
     ).toBe(2);
-    const streamed = valueOf(samples, "falgate_call_seconds_sum", {
+    const streamed = sampleValue(samples, "falgate_call_seconds_sum", {
       route: "proxy",
       app: "fal-ai/fast-sdxl",
       decision: "forwarded",
     })!;
     expect(streamed).toBeGreaterThan(0.25); // the stream took most of runMs (400 ms)
     expect(
-      valueOf(samples, "falgate_upstream_seconds_bucket", {
+      sampleValue(samples, "falgate_upstream_seconds_bucket", {
         route: "proxy",
         app: "fal-ai/fast-sdxl",
         le: "+Inf",
@@ -223,32 +227,42 @@ describe("Prometheus metrics on the standalone server", () => {
     ).toBe(2);
 
     // Bytes, in-flight back to 0, billable units, token mints.
-    expect(valueOf(samples, "falgate_request_bytes_total", { route: "proxy", app: "fal-ai/fast-sdxl" })).toBe(
-      2 * body.length,
+    expect(
+      sampleValue(samples, "falgate_request_bytes_total", { route: "proxy", app: "fal-ai/fast-sdxl" }),
+    ).toBe(2 * body.length);
+    expect(
+      sampleValue(samples, "falgate_response_bytes_total", { route: "proxy", app: "fal-ai/fast-sdxl" }),
+    ).toBe(ok.body.length + streamedBytes);
+    expect(sampleValue(samples, "falgate_calls_in_flight", { route: "proxy", app: "fal-ai/fast-sdxl" })).toBe(
+      0,
     );
     expect(
-      valueOf(samples, "falgate_response_bytes_total", { route: "proxy", app: "fal-ai/fast-sdxl" }),
-    ).toBe(ok.body.length + streamedBytes);
-    expect(valueOf(samples, "falgate_calls_in_flight", { route: "proxy", app: "fal-ai/fast-sdxl" })).toBe(0);
-    expect(
-      valueOf(samples, "falgate_billable_units_total", { app: "fal-ai/fast-sdxl" }),
+      sampleValue(samples, "falgate_billable_units_total", { app: "fal-ai/fast-sdxl" }),
     ).toBeGreaterThanOrEqual(units);
-    expect(valueOf(samples, "falgate_token_mints_total", { app: "fal-ai/echo", kind: "falgate" })).toBe(1);
-    expect(valueOf(samples, "falgate_token_mints_total", { app: "fal-ai/echo", kind: "fal" })).toBe(1);
-    expect(valueOf(samples, "falgate_token_mints_total", { app: "none", kind: "fal" })).toBe(1);
+    expect(sampleValue(samples, "falgate_token_mints_total", { app: "fal-ai/echo", kind: "falgate" })).toBe(
+      1,
+    );
+    expect(sampleValue(samples, "falgate_token_mints_total", { app: "fal-ai/echo", kind: "fal" })).toBe(1);
+    expect(sampleValue(samples, "falgate_token_mints_total", { app: "none", kind: "fal" })).toBe(1);
 
     // The tunnel: open gauge back to 0, frames and bytes both ways, session length.
-    expect(valueOf(samples, "falgate_tunnels_open", { app: "fal-ai/echo" })).toBe(0);
-    expect(valueOf(samples, "falgate_tunnel_frames_total", { app: "fal-ai/echo", direction: "in" })).toBe(2);
-    expect(valueOf(samples, "falgate_tunnel_frames_total", { app: "fal-ai/echo", direction: "out" })).toBe(2);
-    expect(valueOf(samples, "falgate_tunnel_bytes_total", { app: "fal-ai/echo", direction: "in" })).toBe(105);
-    expect(valueOf(samples, "falgate_tunnel_bytes_total", { app: "fal-ai/echo", direction: "out" })).toBe(
+    expect(sampleValue(samples, "falgate_tunnels_open", { app: "fal-ai/echo" })).toBe(0);
+    expect(sampleValue(samples, "falgate_tunnel_frames_total", { app: "fal-ai/echo", direction: "in" })).toBe(
+      2,
+    );
+    expect(
+      sampleValue(samples, "falgate_tunnel_frames_total", { app: "fal-ai/echo", direction: "out" }),
+    ).toBe(2);
+    expect(sampleValue(samples, "falgate_tunnel_bytes_total", { app: "fal-ai/echo", direction: "in" })).toBe(
       105,
     );
-    expect(valueOf(samples, "falgate_tunnel_seconds_count", { app: "fal-ai/echo" })).toBe(1);
+    expect(sampleValue(samples, "falgate_tunnel_bytes_total", { app: "fal-ai/echo", direction: "out" })).toBe(
+      105,
+    );
+    expect(sampleValue(samples, "falgate_tunnel_seconds_count", { app: "fal-ai/echo" })).toBe(1);
 
     // Node process metrics, prefixed too.
-    expect(valueOf(samples, "falgate_process_cpu_user_seconds_total")).toBeGreaterThan(0);
+    expect(sampleValue(samples, "falgate_process_cpu_user_seconds_total")).toBeGreaterThan(0);
     expect(samples.some((sample) => sample.name.startsWith("falgate_nodejs_"))).toBe(true);
 
     // Every series is falgate's; principals, request ids and tokens never become labels.
@@ -280,7 +294,7 @@ describe("Prometheus metrics on the standalone server", () => {
       body: JSON.stringify({ prompt: "x" }),
     });
     const { samples } = await scrape(own.metricsUrl!);
-    expect(valueOf(samples, "falgate_calls_total", { app: "fal-ai/fast-sdxl", status: "200" })).toBe(1);
+    expect(sampleValue(samples, "falgate_calls_total", { app: "fal-ai/fast-sdxl", status: "200" })).toBe(1);
     // The metrics listener serves nothing of the proxy.
     const proxied = await send(own.metricsUrl!.replace("/metrics", "/api/fal/proxy"), {
       method: "POST",

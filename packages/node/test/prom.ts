@@ -22,7 +22,7 @@ export function parseExposition(text: string): Sample[] {
 }
 
 /** The value of the one sample named `name` whose labels include `labels`; `undefined` when there is none. */
-export function valueOf(
+export function sampleValue(
   samples: Sample[],
   name: string,
   labels: Record<string, string> = {},
