@@ -75,7 +75,7 @@ export function jsonLine(
   message: string,
   fields?: Record<string, unknown>,
 ): string {
-  const head = `{"time":"${new Date(time).toISOString()}","level":"${level}","msg":${JSON.stringify(message)}`;
+  const head = `{"time":"${isoTime(time)}","level":"${level}","msg":${JSON.stringify(message)}`;
   if (fields === undefined || fields === null) return `${head}}\n`;
   let body: string | undefined;
   try {
@@ -86,6 +86,17 @@ export function jsonLine(
   }
   if (body === undefined || body.length <= 2 || body[0] !== "{") return `${head}}\n`;
   return `${head},${body.slice(1)}\n`;
+}
+
+// Busy proxies log many lines in the same millisecond: format each millisecond once.
+let lastTime = Number.NaN;
+let lastIso = "";
+function isoTime(time: number): string {
+  if (time !== lastTime) {
+    lastTime = time;
+    lastIso = new Date(time).toISOString();
+  }
+  return lastIso;
 }
 
 function safeReplacer(): (key: string, value: unknown) => unknown {
