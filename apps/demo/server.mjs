@@ -5,12 +5,14 @@
 //   node server.mjs          production (run `next build` first; `pnpm demo` does both)
 //   node server.mjs --dev    next dev
 //
-// Env: PORT (3000), HOST (127.0.0.1), FAL_KEY, FALGATE_MOCK=1, FALGATE_TOKEN_SECRET (random per start).
+// Env: PORT (3000), HOST (127.0.0.1), FAL_KEY, FALGATE_MOCK=1, FALGATE_TOKEN_SECRET (random per start),
+// FALGATE_LOG_FORMAT=json (one JSON object per call instead of aligned lines), FALGATE_QUIET=1 (no line per call).
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { createServer } from "node:http";
 import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { createAccessLog, createLineLogger } from "@falgate/core";
 import { PROXY_METHODS } from "@falgate/core/binding";
 import { attachTunnel } from "@falgate/node";
 import next from "next";
@@ -23,7 +25,8 @@ const TUNNEL_PATH = "/api/fal/proxy";
 /**
  * Starts the demo. The mock (when used) and the token secret are handed to the Next route through
  * `env` (process.env by default), which the route reads when it first loads.
- * @param {{ port?: number, host?: string, dev?: boolean, env?: Record<string, string | undefined>, mockTimings?: { queueMs?: number, runMs?: number } }} [options]
+ * `log`, when given, receives one access-log line per call and per tunnel session (`logFormat`: pretty or json).
+ * @param {{ port?: number, host?: string, dev?: boolean, env?: Record<string, string | undefined>, mockTimings?: { queueMs?: number, runMs?: number }, log?: (line: string) => void, logFormat?: "pretty" | "json" }} [options]
  */
 export async function startDemo(options = {}) {
   const env = options.env ?? process.env;
@@ -53,6 +56,10 @@ export async function startDemo(options = {}) {
   env.FALGATE_TOKEN_SECRET ||= randomBytes(32).toString("base64url");
   // The one instance: the Next route (HTTP proxy, token route) picks up this same object.
   const falgate = demoFalgate(env, { fresh: true });
+  if (options.log) {
+    const write = options.log;
+    falgate.observe(createAccessLog(createLineLogger({ format: options.logFormat ?? "pretty", write })));
+  }
 
   // Next.js attaches its own 'upgrade' listener to the server of the first request it sees, and that
   // listener ends every upgrade whose path matches a route, the tunnel's included. Handing Next a
@@ -118,7 +125,12 @@ export async function startDemo(options = {}) {
 
 async function main() {
   const dev = process.argv.includes("--dev");
-  const demo = await startDemo({ dev });
+  const quiet = ["1", "true", "yes", "on"].includes((process.env.FALGATE_QUIET ?? "").toLowerCase());
+  const demo = await startDemo({
+    dev,
+    log: quiet ? undefined : (line) => process.stdout.write(line),
+    logFormat: process.env.FALGATE_LOG_FORMAT === "json" ? "json" : "pretty",
+  });
   console.log(`
   falgate demo ready: ${demo.url}
 

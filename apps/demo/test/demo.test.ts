@@ -21,6 +21,8 @@ let server: ChildProcess | undefined;
 let browser: Browser | undefined;
 let page: Page;
 let baseUrl: string;
+/** Everything the demo server printed. */
+let output = "";
 
 /** Starts `node server.mjs` on an ephemeral port and resolves with the URL it prints. */
 function startServer(): Promise<string> {
@@ -30,15 +32,12 @@ function startServer(): Promise<string> {
     stdio: ["ignore", "pipe", "pipe"],
   });
   server = child;
-  let output = "";
+  output = "";
   return new Promise((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = /falgate demo ready: (http:\/\/\S+)/.exec(output);
-      if (match) {
-        child.stdout?.off("data", onData);
-        resolve(match[1]!);
-      }
+      if (match) resolve(match[1]!);
     };
     child.stdout?.on("data", onData);
     child.stderr?.on("data", (chunk: Buffer) => {
@@ -221,6 +220,13 @@ describe("the demo in Chromium", { timeout: 60_000 }, () => {
         document.querySelector("[data-testid=rt-tunnel-frames]")?.textContent === "2" &&
         document.querySelector("[data-testid=rt-direct-frames]")?.textContent === "2",
     );
+  });
+
+  it("the server logs one line per call, and no token", async () => {
+    expect(output).toMatch(/ POST +401 {2}refused unauthenticated +- +- /);
+    expect(output).toMatch(/ POST +200 {2}forwarded +fal-ai\/flux\/schnell +ada /);
+    expect(output).toMatch(/ POST +200 {2}token falgate +fal-ai\/fast-lcm-diffusion\S* +ada /);
+    expect(output).not.toMatch(/eyJ[\w-]+\.[\w-]+\.[\w-]+/); // no JWT, falgate's or fal's
   });
 
   it("realtime: an expired token is refused in words", async () => {

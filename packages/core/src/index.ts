@@ -21,6 +21,20 @@ export {
   type Usage,
 } from "./limits/index.js";
 export { consoleLogger } from "./logger.js";
+export {
+  CALL_MESSAGE,
+  type CallLogEntry,
+  createAccessLog,
+  createLineLogger,
+  createTracing,
+  type LineLogger,
+  type LineLoggerOptions,
+  type LogFormat,
+  type LogLevel,
+  type TracingOptions,
+  TUNNEL_MESSAGE,
+  type TunnelLogEntry,
+} from "./observe/index.js";
 export { DEFAULTS } from "./options/defaults.js";
 export { DEFAULT_TARGETS } from "./policy/index.js";
 export { DEFAULT_FORWARD_HEADERS, EXPOSED_RESPONSE_HEADERS } from "./proxy/headers.js";

@@ -1,8 +1,16 @@
 import { parseArgs } from "node:util";
-import type { ServerOptions } from "./server.js";
+import { DEFAULTS, type LogFormat } from "@falgate/core";
+import { SERVER_DEFAULTS, type ServerOptions } from "./server.js";
+
+/** How the command logs: the line format, and whether calls get a line each. */
+export interface CliLogOptions {
+  format: LogFormat;
+  /** No line per call and per tunnel (warnings and errors still print). */
+  quiet: boolean;
+}
 
 /** What the command line asks for. */
-export type CliCommand = { kind: "help" } | { kind: "serve"; options: ServerOptions };
+export type CliCommand = { kind: "help" } | { kind: "serve"; options: ServerOptions; log: CliLogOptions };
 
 /** A command-line mistake; the message is meant for the person who typed it. */
 export class CliError extends Error {
@@ -31,13 +39,23 @@ Options (each also read from the environment variable shown; flags win):
                                  512kb, 1gb
       --trust-proxy              Use X-Forwarded-Proto/Host              FALGATE_TRUST_PROXY=1
       --shutdown-timeout <ms>    Grace period for in-flight requests     FALGATE_SHUTDOWN_TIMEOUT [10000]
+      --metrics                  Serve Prometheus metrics at GET         FALGATE_METRICS=1    [off]
+                                 /metrics on the proxy's port
+      --metrics-port <n>         Serve them on this port instead (keep   FALGATE_METRICS_PORT [off]
+                                 it private; implies --metrics)
+      --log-format <format>      pretty (aligned, for a terminal) or     FALGATE_LOG_FORMAT   [pretty]
+                                 json (one object per line)
+  -q, --quiet                    No line per call (warnings still        FALGATE_QUIET=1
+                                 print)
   -h, --help                     Show this help
 
 The fal key is read from FAL_KEY (or FAL_KEY_ID and FAL_KEY_SECRET), never from a flag:
 command lines are visible to every user of the machine (ps).
 
 Without --allow-unauthenticated only same-origin browser calls and --allowed-origins are accepted.
-Health check: GET /healthz. SIGINT/SIGTERM shut down gracefully.
+One line per call (decision, principal, endpoint, method, status, duration, bytes; never a key or a token) on
+stdout, warnings and errors on stderr. Spans go to the OpenTelemetry SDK you preload, e.g.
+NODE_OPTIONS="--import ./tracing.mjs" falgate. Health check: GET /healthz. SIGINT/SIGTERM shut down gracefully.
 `;
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -111,7 +129,25 @@ export function parseCliArgs(argv: readonly string[], env: Env = {}): CliCommand
   if (maxBody !== undefined) options.maxBodySize = byteSize("--max-body-size", maxBody);
   const grace = pick(values["shutdown-timeout"], "FALGATE_SHUTDOWN_TIMEOUT");
   if (grace !== undefined) options.shutdownTimeout = integer("--shutdown-timeout", grace, 0, 3_600_000);
-  return { kind: "serve", options };
+
+  const metricsPort = pick(values["metrics-port"], "FALGATE_METRICS_PORT");
+  if (metricsPort !== undefined) {
+    const port = integer("--metrics-port", metricsPort, 0, 65_535);
+    if (port !== 0 && port === (options.port ?? SERVER_DEFAULTS.port)) {
+      throw new CliError(
+        `--metrics-port must differ from the proxy's port (${port}); use --metrics to serve them on that port`,
+      );
+    }
+    options.metrics = { port };
+  } else if (values.metrics || flag("FALGATE_METRICS", env)) {
+    options.metrics = true;
+  }
+  const format = pick(values["log-format"], "FALGATE_LOG_FORMAT") ?? DEFAULTS.observe.logFormat;
+  if (format !== "pretty" && format !== "json") {
+    throw new CliError(`--log-format must be "pretty" or "json", got ${JSON.stringify(format)}`);
+  }
+  const quiet = values.quiet === true || flag("FALGATE_QUIET", env);
+  return { kind: "serve", options, log: { format, quiet } };
 }
 
 function parse(argv: readonly string[]) {
@@ -131,6 +167,10 @@ function parse(argv: readonly string[]) {
       "max-body-size": { type: "string" },
       "trust-proxy": { type: "boolean" },
       "shutdown-timeout": { type: "string" },
+      metrics: { type: "boolean" },
+      "metrics-port": { type: "string" },
+      "log-format": { type: "string" },
+      quiet: { type: "boolean", short: "q" },
       help: { type: "boolean", short: "h" },
     },
   });

@@ -1,5 +1,6 @@
 // The app-facing API of @falgate/node: the Node binding, the realtime tunnel, the standalone server.
-export { type CliCommand, CliError, parseCliArgs } from "./cli-args.js";
+export { type CliCommand, CliError, type CliLogOptions, parseCliArgs } from "./cli-args.js";
+export { type CliIo, type CliRun, runCli } from "./cli-run.js";
 export {
   closeDispatcher,
   createNodeHandler,
@@ -9,6 +10,7 @@ export {
 } from "./handler.js";
 export {
   type ListenOptions,
+  type MetricsListenOptions,
   type RunningServer,
   SERVER_DEFAULTS,
   type ServerOptions,

@@ -5,7 +5,11 @@ import { CliError, parseCliArgs } from "../src/index.js";
 describe("parseCliArgs", () => {
   it("has safe defaults", () => {
     // Nothing given: the server's own defaults apply (SERVER_DEFAULTS: 127.0.0.1:3000, never all interfaces).
-    expect(parseCliArgs([], {})).toEqual({ kind: "serve", options: {} });
+    expect(parseCliArgs([], {})).toEqual({
+      kind: "serve",
+      options: {},
+      log: { format: "pretty", quiet: false },
+    });
   });
 
   it("reads every flag", () => {
@@ -30,6 +34,11 @@ describe("parseCliArgs", () => {
         "--trust-proxy",
         "--shutdown-timeout",
         "2500",
+        "--metrics-port",
+        "9464",
+        "--log-format",
+        "json",
+        "--quiet",
       ],
       {},
     );
@@ -47,7 +56,9 @@ describe("parseCliArgs", () => {
         maxBodySize: 200 * 1024 * 1024,
         trustProxy: true,
         shutdownTimeout: 2500,
+        metrics: { port: 9464 },
       },
+      log: { format: "json", quiet: true },
     });
   });
 
@@ -61,6 +72,9 @@ describe("parseCliArgs", () => {
       FALGATE_UPSTREAM: "http://localhost:4000",
       FALGATE_MAX_BODY_SIZE: "1048576",
       FALGATE_TRUST_PROXY: "true",
+      FALGATE_METRICS: "1",
+      FALGATE_LOG_FORMAT: "json",
+      FALGATE_QUIET: "yes",
     };
     expect(parseCliArgs([], env)).toEqual({
       kind: "serve",
@@ -73,13 +87,46 @@ describe("parseCliArgs", () => {
         upstream: "http://localhost:4000",
         maxBodySize: 1048576,
         trustProxy: true,
+        metrics: true,
       },
+      log: { format: "json", quiet: true },
     });
     const command = parseCliArgs(["--port", "6000"], { ...env, FALGATE_PORT: "7000" });
     expect(command.kind === "serve" && command.options.port).toBe(6000);
     expect(parseCliArgs([], { PORT: "5000", FALGATE_PORT: "7000" })).toMatchObject({
       options: { port: 7000 },
     });
+  });
+
+  it("metrics: off by default, on the proxy's port with --metrics, on their own port with --metrics-port", () => {
+    const metrics = (argv: string[], env: Record<string, string> = {}) => {
+      const command = parseCliArgs(argv, env);
+      return command.kind === "serve" ? command.options.metrics : undefined;
+    };
+    expect(metrics([])).toBeUndefined();
+    expect(metrics([], { FALGATE_METRICS: "0" })).toBeUndefined();
+    expect(metrics(["--metrics"])).toBe(true);
+    expect(metrics(["--metrics-port", "9464"])).toEqual({ port: 9464 });
+    expect(metrics(["--metrics"], { FALGATE_METRICS_PORT: "9100" })).toEqual({ port: 9100 });
+    expect(metrics(["--metrics-port", "0", "--port", "0"])).toEqual({ port: 0 });
+    expect(() => metrics(["--metrics-port", "3000"])).toThrow(/differ/);
+    expect(() => metrics(["--port", "8080", "--metrics-port", "8080"])).toThrow(/differ/);
+    expect(() => metrics(["--metrics-port", "x"])).toThrow(/--metrics-port/);
+  });
+
+  it("log format pretty or json, quiet from a flag or the environment", () => {
+    const log = (argv: string[], env: Record<string, string> = {}) => {
+      const command = parseCliArgs(argv, env);
+      return command.kind === "serve" ? command.log : undefined;
+    };
+    expect(log([])).toEqual({ format: "pretty", quiet: false });
+    expect(log(["-q"])).toEqual({ format: "pretty", quiet: true });
+    expect(log(["--log-format", "pretty"], { FALGATE_LOG_FORMAT: "json" })).toEqual({
+      format: "pretty",
+      quiet: false,
+    });
+    expect(log([], { FALGATE_QUIET: "0" })?.quiet).toBe(false);
+    expect(() => log(["--log-format", "xml"])).toThrow(/--log-format/);
   });
 
   it("only enables dev mode for an explicit truthy value", () => {
@@ -132,6 +179,13 @@ describe("parseCliArgs", () => {
       "--max-body-size",
       "--trust-proxy",
       "--shutdown-timeout",
+      "--metrics",
+      "--metrics-port",
+      "FALGATE_METRICS_PORT",
+      "--log-format",
+      "FALGATE_LOG_FORMAT",
+      "--quiet",
+      "FALGATE_QUIET",
       "FAL_KEY",
     ]) {
       expect(CLI_HELP).toContain(flag);

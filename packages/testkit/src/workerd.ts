@@ -12,14 +12,18 @@ export const WORKERD_ABORT_SKIP =
 
 /**
  * Bundles a Worker entry from TypeScript sources as workerd loads it: ESM, no Node built-ins, workspace packages
- * resolved to their `src/` (the `falgate-source` condition), so no build is needed.
+ * resolved to their `src/` (the `falgate-source` condition), so no build is needed. `platform: "browser"` is what
+ * wrangler uses: dependencies' `browser` field remaps apply (the OpenTelemetry SDK needs them).
  */
-export async function bundleWorker(entry: string): Promise<string> {
+export async function bundleWorker(
+  entry: string,
+  options: { platform?: "neutral" | "browser" } = {},
+): Promise<string> {
   const result = await build({
     entryPoints: [entry],
     bundle: true,
     format: "esm",
-    platform: "neutral",
+    platform: options.platform ?? "neutral",
     target: "es2022",
     conditions: ["falgate-source", "workerd", "worker", "browser", "import"],
     mainFields: ["module", "main"],

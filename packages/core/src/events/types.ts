@@ -54,6 +54,8 @@ export interface TunnelRecord {
   readonly principal: string;
   /** `owner/app[/path]` as opened. */
   readonly app: string;
+  /** `owner/app` of {@link app} (bounded: a good metric label), or `null` if it has none. */
+  readonly appId: string | null;
   /** Wall clock when the tunnel was accepted, ms since the epoch. */
   readonly startedAt: number;
 }

@@ -31,6 +31,15 @@ export const DEFAULTS = Object.freeze({
     clockTolerance: 5,
     singleUse: true,
   }),
+  /** Logs and traces (`createLineLogger`, `createAccessLog`, `createTracing`). */
+  observe: Object.freeze({
+    /** Lines of `createLineLogger`: `pretty` (aligned, for a terminal) or `json` (one object per line). */
+    logFormat: "pretty" as "pretty" | "json",
+    /** Lowest level `createLineLogger` writes. */
+    logLevel: "info" as "debug" | "info" | "warn" | "error",
+    /** The instrumentation scope falgate's spans are created under. */
+    tracerName: "@falgate/core",
+  }),
   tunnel: Object.freeze({
     maxPayload: 16 * 1024 * 1024,
     maxQueuedMessages: 64,

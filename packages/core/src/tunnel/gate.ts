@@ -88,7 +88,8 @@ export function createTunnelGate<C extends object>(settings: Settings<C>): Tunne
         stage = "after";
         const claims = await verifyTunnelToken(issuer, url.searchParams, app);
         const target = new URL(`https://fal.run/${app}${query}`);
-        if (!settings.endpoints.allows(classifyTarget(target), claims.endpoints)) {
+        const fal = classifyTarget(target);
+        if (!settings.endpoints.allows(fal, claims.endpoints)) {
           throw new FalgateError("endpoint_not_allowed", `Endpoint ${app} is not allowed for this proxy.`);
         }
         const principal: Principal = {
@@ -98,8 +99,13 @@ export function createTunnelGate<C extends object>(settings: Settings<C>): Tunne
         const key = await resolveKey(() => request, env, principal, settings);
         const upstream = upstreamTarget(target, key, settings);
         // Last: nothing after taking the slots may throw, or they would leak.
-        const release = await acquireSlots(settings, principal.id, classifyTarget(target));
-        const record: TunnelRecord = { principal: principal.id, app, startedAt: Date.now() };
+        const release = await acquireSlots(settings, principal.id, fal);
+        const record: TunnelRecord = {
+          principal: principal.id,
+          app,
+          appId: fal.appId,
+          startedAt: Date.now(),
+        };
         const info = { principal, app };
         let ended = false;
         return {
