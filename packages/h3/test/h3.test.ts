@@ -5,6 +5,7 @@ import {
   conformanceOptions,
   describeConformance,
   describeFalClient,
+  fetchListener,
   listen,
   SAME_ORIGIN,
   type StartHandler,
@@ -20,6 +21,7 @@ import {
   readBody,
   readRawBody,
   toNodeListener,
+  toWebHandler,
 } from "h3";
 import { expect, test } from "vitest";
 import { createFalgate, createFalgateHandler as createWebHandler, type H3Context } from "../src/index.js";
@@ -44,6 +46,25 @@ function starter(factory: Factory): StartHandler {
     return { url: `${server.origin}/api/fal/proxy`, close: server.close };
   };
 }
+
+/**
+ * The Node handler where the event has no Node socket behind it: h3's `toWebHandler` (as Nitro's in-process
+ * `$fetch` and its Web presets) builds events on mock request objects with `event.web.request`; the handler must fall
+ * back to the Web path. Served over loopback through a Fetch-to-Node bridge, so the suite can reach it.
+ */
+const webHandlerStart: StartHandler = async (options) => {
+  const app = createApp();
+  const router = createRouter();
+  const handler = createNodeHandler(createFalgate({ ...options, logger: silentLogger() }));
+  router.use("/api/fal/proxy", handler);
+  router.use("/api/fal/proxy/**", handler);
+  app.use(router);
+  const server = await listen(createServer(fetchListener(toWebHandler(app))));
+  return { url: `${server.origin}/api/fal/proxy`, close: server.close };
+};
+
+describeConformance({ name: "h3 toWebHandler (the Node handler's Web fallback)", start: webHandlerStart });
+describeFalClient({ name: "h3 toWebHandler (the Node handler's Web fallback)", start: webHandlerStart });
 
 for (const [name, factory] of [
   ["h3 (Web handler)", createWebHandler],
