@@ -23,6 +23,7 @@ export {
   type SendOptions,
   send,
 } from "./http.js";
+export { type ChildServer, type ChildServerOptions, freePort, startChildServer } from "./process.js";
 export { fetchListener, listen, silentLogger } from "./server.js";
 export { describeStore, type StoreUnderTest } from "./store-suite.js";
 export {

@@ -1,0 +1,22 @@
+import { createFalgate } from "@falgate/h3";
+
+/**
+ * The app's falgate instance. FAL_KEY is read from the environment on each request; nothing here is secret.
+ */
+export const falgate = createFalgate({
+  // Only these fal apps can be called through this proxy.
+  allowedEndpoints: ["fal-ai/*"],
+  // Other origins of yours whose pages call this proxy (comma-separated); same-origin pages need nothing.
+  allowedOrigins: list(process.env.FALGATE_ALLOWED_ORIGINS),
+  // Development: send fal traffic to a local mock (`falgate-mock`) instead of fal.ai.
+  upstream: process.env.FALGATE_UPSTREAM || undefined,
+  // Tie calls to your users: a server middleware (server/middleware/) can put the session on `event.context`.
+  // authorize: (request, { event }) => (event.context.user ? { id: event.context.user.id } : null),
+});
+
+function list(value: string | undefined): string[] {
+  return (value ?? "")
+    .split(",")
+    .map((item) => item.trim())
+    .filter(Boolean);
+}
