@@ -9,6 +9,14 @@ import {
 import { isProxyMethod } from "@falgate/core/binding";
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
+/** The codes of refusals by the limits. */
+const LIMIT_CODES: ReadonlySet<string> = new Set([
+  "rate_limited",
+  "concurrency_limited",
+  "budget_exhausted",
+  "limits_unavailable",
+]);
+
 /** Every default of `@falgate/metrics`. */
 export const METRICS_DEFAULTS = Object.freeze({
   /** Distinct `app` label values kept; later apps are counted as `other` (a bound on series). */
@@ -209,6 +217,24 @@ export function createMetrics(falgate: Observable | null, options: MetricsOption
     labelNames: ["app", "direction"],
     registers,
   });
+  const limitRefusals = new Counter({
+    name: "falgate_limit_refusals_total",
+    help: "Calls and tunnels the limits refused, by route and code (rate_limited, concurrency_limited, budget_exhausted, limits_unavailable).",
+    labelNames: ["route", "code"],
+    registers,
+  });
+  const spend = new Counter({
+    name: "falgate_budget_spend_total",
+    help: "Spend recorded against budgets: fal's billable units times the endpoint's price.",
+    labelNames: ["app"],
+    registers,
+  });
+  const tunnelRefusals = new Counter({
+    name: "falgate_tunnel_refusals_total",
+    help: "Tunnel upgrades refused, by app and falgate's code.",
+    labelNames: ["app", "code"],
+    registers,
+  });
   const tunnelBytes = new Counter({
     name: "falgate_tunnel_bytes_total",
     help: "Tunnel payload bytes relayed: direction in (browser to fal) or out (fal to browser).",
@@ -316,6 +342,7 @@ export function createMetrics(falgate: Observable | null, options: MetricsOption
         child(group.calls, `${method} ${decision} ${code} ${status}`, () =>
           calls.labels(route, app, method, decision, code, status),
         ).inc();
+        if (end.code !== null && LIMIT_CODES.has(end.code)) limitRefusals.labels(route, end.code).inc();
         child(group.total, decision, () => callSeconds.labels(route, app, decision)).observe(
           end.totalMs / 1000,
         );
@@ -354,8 +381,17 @@ export function createMetrics(falgate: Observable | null, options: MetricsOption
         if (end.bytesOut > 0) group.tunnelBytesOut.inc(end.bytesOut);
         return;
       }
+      case "tunnel.refused": {
+        tunnelRefusals.labels(appLabel(event.appId), event.code).inc();
+        if (LIMIT_CODES.has(event.code)) limitRefusals.labels("tunnel", event.code).inc();
+        return;
+      }
+      case "spend": {
+        spend.labels(appLabel(event.appId)).inc(event.amount);
+        return;
+      }
       default:
-        // Events added later (limiter decisions, budget spend) get their series here.
+        // Event types added later get their series here.
         return;
     }
   };

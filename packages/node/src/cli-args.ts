@@ -10,7 +10,15 @@ export interface CliLogOptions {
 }
 
 /** What the command line asks for. */
-export type CliCommand = { kind: "help" } | { kind: "serve"; options: ServerOptions; log: CliLogOptions };
+export type CliCommand =
+  | { kind: "help" }
+  | {
+      kind: "serve";
+      options: ServerOptions;
+      log: CliLogOptions;
+      /** Count limits (and single-use tokens, tunnel slots) in this Redis, shared by every instance pointing at it. */
+      redisUrl?: string;
+    };
 
 /** A command-line mistake; the message is meant for the person who typed it. */
 export class CliError extends Error {
@@ -47,6 +55,16 @@ Options (each also read from the environment variable shown; flags win):
                                  json (one object per line)
   -q, --quiet                    No line per call (warnings still        FALGATE_QUIET=1
                                  print)
+      --rate-limit <n>/<unit>    Calls per principal per window, e.g.    FALGATE_RATE_LIMIT   [none]
+                                 60/min (units s, min, h, day)
+      --max-concurrent <n>       fal calls in flight per principal       FALGATE_MAX_CONCURRENT [none]
+      --max-concurrent-total <n> fal calls in flight, whole account      FALGATE_MAX_CONCURRENT_TOTAL [none]
+      --budget <units>/<period>  Spend per principal, e.g. 100/day       FALGATE_BUDGET       [none]
+                                 (fal billable units; periods day, month)
+      --redis-url <url>          Share limits, single-use tokens and     FALGATE_REDIS_URL    [in memory]
+                                 tunnel slots between instances
+                                 (redis://, rediss://, or a socket path;
+                                 needs @falgate/redis and ioredis)
   -h, --help                     Show this help
 
 The fal key is read from FAL_KEY (or FAL_KEY_ID and FAL_KEY_SECRET), never from a flag:
@@ -147,7 +165,37 @@ export function parseCliArgs(argv: readonly string[], env: Env = {}): CliCommand
     throw new CliError(`--log-format must be "pretty" or "json", got ${JSON.stringify(format)}`);
   }
   const quiet = values.quiet === true || flag("FALGATE_QUIET", env);
-  return { kind: "serve", options, log: { format, quiet } };
+
+  const limits: NonNullable<ServerOptions["limits"]> = {};
+  const rate = pick(values["rate-limit"], "FALGATE_RATE_LIMIT");
+  if (rate !== undefined) {
+    if (!/^\d+\/(s|min|h|day)$/.test(rate)) {
+      throw new CliError(
+        `--rate-limit must look like 60/min (units s, min, h, day), got ${JSON.stringify(rate)}`,
+      );
+    }
+    limits.rate = rate as `${number}/min`;
+  }
+  const concurrent = pick(values["max-concurrent"], "FALGATE_MAX_CONCURRENT");
+  if (concurrent !== undefined) limits.maxConcurrent = integer("--max-concurrent", concurrent, 1, 1_000_000);
+  const total = pick(values["max-concurrent-total"], "FALGATE_MAX_CONCURRENT_TOTAL");
+  if (total !== undefined)
+    limits.maxConcurrentTotal = integer("--max-concurrent-total", total, 1, 10_000_000);
+  const budget = pick(values.budget, "FALGATE_BUDGET");
+  if (budget !== undefined) {
+    if (!/^\d+(\.\d+)?\/(day|month)$/.test(budget)) {
+      throw new CliError(`--budget must look like 100/day or 2000/month, got ${JSON.stringify(budget)}`);
+    }
+    limits.budget = budget as `${number}/day`;
+  }
+  if (Object.keys(limits).length > 0) options.limits = limits;
+  const redisUrl = pick(values["redis-url"], "FALGATE_REDIS_URL");
+  if (redisUrl !== undefined && !/^(rediss?:\/\/|\/)/.test(redisUrl)) {
+    throw new CliError(
+      `--redis-url must be a redis:// or rediss:// URL (or the path of a unix socket), got ${JSON.stringify(redisUrl)}`,
+    );
+  }
+  return { kind: "serve", options, log: { format, quiet }, ...(redisUrl === undefined ? {} : { redisUrl }) };
 }
 
 function parse(argv: readonly string[]) {
@@ -171,6 +219,11 @@ function parse(argv: readonly string[]) {
       "metrics-port": { type: "string" },
       "log-format": { type: "string" },
       quiet: { type: "boolean", short: "q" },
+      "rate-limit": { type: "string" },
+      "max-concurrent": { type: "string" },
+      "max-concurrent-total": { type: "string" },
+      budget: { type: "string" },
+      "redis-url": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });

@@ -1,4 +1,12 @@
-import { createLineLogger, DEFAULTS, type FalgateEnv, type LineLogger, type LogLevel } from "@falgate/core";
+import {
+  createLineLogger,
+  DEFAULTS,
+  type FalgateEnv,
+  type LineLogger,
+  type Logger,
+  type LogLevel,
+  type Store,
+} from "@falgate/core";
 import { CLI_HELP, CliError, parseCliArgs } from "./cli-args.js";
 import { type RunningServer, startServer } from "./server.js";
 
@@ -39,7 +47,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<CliRun
     io.stdout(`${CLI_HELP}\n`);
     return { exitCode: 0, server: null, logger: null };
   }
-  const { options, log } = command;
+  const { options, log, redisUrl } = command;
   const logger = createLineLogger({
     format: log.format,
     write: (line: string, level: LogLevel) =>
@@ -49,16 +57,81 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<CliRun
   if (!env.FAL_KEY && !(env.FAL_KEY_ID && env.FAL_KEY_SECRET)) {
     logger.warn("FAL_KEY is not set; every proxied call will answer 500 missing_credentials.");
   }
-  const server = await startServer({
-    ...options,
-    // The live object (process.env in the terminal): values set after start-up count, as everywhere else.
-    env: env as FalgateEnv,
-    logger,
-    accessLog: !log.quiet,
-    tracing: true,
-  });
+  let redis: { store: Store; disconnect(): void } | undefined;
+  if (redisUrl !== undefined) {
+    try {
+      redis = await redisStore(redisUrl, logger);
+    } catch (error) {
+      io.stderr(`falgate: ${error instanceof Error ? error.message : String(error)}\n`);
+      return { exitCode: 2, server: null, logger: null };
+    }
+  }
+  let server: RunningServer;
+  try {
+    server = await startServer({
+      ...options,
+      // process.env is the Node binding's platform env already (read live); another env object (tests) goes on top.
+      ...(env === process.env ? {} : { env: env as FalgateEnv }),
+      ...(redis ? { store: redis.store } : {}),
+      logger,
+      accessLog: !log.quiet,
+      tracing: true,
+    });
+  } catch (error) {
+    redis?.disconnect();
+    // A limits value the core refuses (e.g. a budget of 0) is a command-line mistake too.
+    if (!(error instanceof TypeError)) throw error;
+    io.stderr(
+      `falgate: ${error.message.replace(/^falgate: /, "")}\nRun \`falgate --help\` for the options.\n`,
+    );
+    return { exitCode: 2, server: null, logger: null };
+  }
   logger.info(`proxy listening on ${server.url}${options.path ?? DEFAULTS.path}`);
   if (server.metricsUrl) logger.info(`metrics at ${server.metricsUrl}`);
   if (options.upstream) logger.info(`fal traffic goes to ${options.upstream}`);
+  if (redisUrl !== undefined)
+    logger.info("limits, single-use tokens and tunnel slots are shared through Redis");
   return { exitCode: null, server, logger };
+}
+
+/** The part of an ioredis client the command uses. */
+interface RedisClient {
+  on(event: "error", listener: (error: Error) => void): void;
+  disconnect(): void;
+}
+
+/** The shape of the two optional packages `--redis-url` needs (loaded only then). */
+interface RedisModules {
+  ioredis: {
+    Redis: new (url: string, options: object) => RedisClient;
+  };
+  store: { createRedisStore(client: unknown): Store };
+}
+
+/**
+ * A Redis store for `--redis-url`, from `@falgate/redis` and `ioredis` (optional peer dependencies of this package,
+ * loaded only when asked for). The client fails fast while Redis is away (no offline queue) and reconnects by itself.
+ */
+async function redisStore(url: string, logger: Logger): Promise<{ store: Store; disconnect(): void }> {
+  const load = (name: string): Promise<unknown> => import(name);
+  let modules: RedisModules;
+  try {
+    modules = {
+      ioredis: (await load("ioredis")) as RedisModules["ioredis"],
+      store: (await load("@falgate/redis")) as RedisModules["store"],
+    };
+  } catch {
+    throw new Error(
+      "--redis-url needs two more packages next to @falgate/node: npm install @falgate/redis ioredis",
+    );
+  }
+  const client = new modules.ioredis.Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  let reported = 0;
+  client.on("error", (error) => {
+    // One line per 10 s while Redis is away: the limits say what they do about it (fail open or closed).
+    if (Date.now() - reported < 10_000) return;
+    reported = Date.now();
+    logger.warn("Redis connection error", { error: error.message });
+  });
+  return { store: modules.store.createRedisStore(client), disconnect: () => client.disconnect() };
 }

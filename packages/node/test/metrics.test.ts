@@ -271,6 +271,33 @@ describe("Prometheus metrics on the standalone server", () => {
       expect(text).not.toContain(secretish);
   });
 
+  test("limit refusals by code, budget spend by app, and refused tunnels", async () => {
+    const running = await server({ limits: { rate: "2/min", budget: "100/day" } });
+    for (let i = 0; i < 3; i++) {
+      await send(running.proxy, {
+        method: "POST",
+        headers: target("https://fal.run/fal-ai/fast-sdxl"),
+        body: '{"prompt":"a cat"}',
+      });
+    }
+    const ws = new WebSocket(
+      `${running.url.replace("http", "ws")}/api/fal/proxy/fal-ai/echo/realtime?fal_jwt_token=bad`,
+    );
+    await new Promise((resolve) => ws.once("close", resolve));
+    const samples = await eventually(
+      `${running.url}/metrics`,
+      (all) => sampleValue(all, "falgate_budget_spend_total", { app: "fal-ai/fast-sdxl" }) !== undefined,
+    );
+    expect(
+      sampleValue(samples, "falgate_limit_refusals_total", { route: "proxy", code: "rate_limited" }),
+    ).toBe(1);
+    // Two runs admitted, each reported one billable unit at a price of 1.
+    expect(sampleValue(samples, "falgate_budget_spend_total", { app: "fal-ai/fast-sdxl" })).toBe(2);
+    expect(
+      sampleValue(samples, "falgate_tunnel_refusals_total", { app: "fal-ai/echo", code: "invalid_token" }),
+    ).toBe(1);
+  });
+
   test("GET and HEAD only; off by default; on a port of its own when asked", async () => {
     const shared = await server();
     const head = await send(shared.metricsUrl!, { method: "HEAD" });

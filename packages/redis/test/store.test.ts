@@ -1,11 +1,10 @@
 import { isFalgateError, type Logger, type Store } from "@falgate/core";
 import { classifyTarget, createLimiter } from "@falgate/core/binding";
-import { describeStore, type StoreUnderTest } from "@falgate/testkit";
+import { describeStore, type StoreUnderTest, startRedis, type TestRedis } from "@falgate/testkit";
 import { Redis } from "ioredis";
 import { createClient } from "redis";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createRedisStore, fromNodeRedis, type RedisEvalClient } from "../src/index.js";
-import { startRedis, type TestRedis } from "./redis-server.js";
 
 const silent: Logger = { warn: () => undefined, error: () => undefined };
 const RUN = classifyTarget(new URL("https://fal.run/fal-ai/flux/dev"));

@@ -24,6 +24,7 @@ export {
   send,
 } from "./http.js";
 export { type ChildServer, type ChildServerOptions, freePort, startChildServer } from "./process.js";
+export { startRedis, type TestRedis } from "./redis-server.js";
 export { fetchListener, listen, silentLogger } from "./server.js";
 export { describeStore, type StoreUnderTest } from "./store-suite.js";
 export {

@@ -69,7 +69,11 @@ export type FalgateEvent =
   /** A tunnel was accepted and both sides are open. */
   | { type: "tunnel.open"; tunnel: TunnelRecord }
   /** A tunnel is over, with its frame and byte counters. */
-  | { type: "tunnel.end"; tunnel: TunnelRecord; end: RelayEndInfo };
+  | { type: "tunnel.end"; tunnel: TunnelRecord; end: RelayEndInfo }
+  /** A tunnel upgrade was refused (before the upgrade, or in-band after it), with falgate's code. */
+  | { type: "tunnel.refused"; code: FalgateErrorCode; appId: string | null }
+  /** The limits recorded spend against a principal's budget: fal's billable units × the endpoint's price. */
+  | { type: "spend"; principal: string; appId: string | null; amount: number };
 
 /**
  * A subscriber to falgate's events (metrics, tracing, access logs, the app's own metering). Called synchronously

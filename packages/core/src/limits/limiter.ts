@@ -100,6 +100,8 @@ export interface LimiterContext {
   logger?: Logger;
   /** The clock, ms since the epoch (tests). @default Date.now */
   now?: () => number;
+  /** Told of each recorded spend (billable units × price), e.g. to emit it as an event. */
+  onSpend?: (spend: { principal: string; appId: string | null; amount: number }) => void;
 }
 
 type Category = "work" | "poll" | "token" | "tunnel" | "other";
@@ -160,7 +162,10 @@ export function createLimiter(
   context: LimiterContext = {},
 ): Limiter | null {
   const limits = resolveLimits(options, context.store ?? createMemoryStore());
-  return limits && new LimiterImpl(limits, context.logger ?? consoleLogger(), context.now ?? Date.now);
+  return (
+    limits &&
+    new LimiterImpl(limits, context.logger ?? consoleLogger(), context.now ?? Date.now, context.onSpend)
+  );
 }
 
 class LimiterImpl implements Limiter {
@@ -177,6 +182,7 @@ class LimiterImpl implements Limiter {
     private readonly limits: ResolvedLimits,
     private readonly logger: Logger,
     private readonly now: () => number,
+    private readonly onSpend: LimiterContext["onSpend"],
   ) {
     this.periodOf = limits.budget && budgetWindows(limits.budget);
     this.local = isLocalStore(limits.store);
@@ -487,9 +493,7 @@ class LimiterImpl implements Limiter {
       }
       const units = billableUnits(outcome);
       if (units > 0)
-        tasks.push(
-          this.charge(held.principal, units * held.template.price, submit ? requestIdOf(outcome) : null),
-        );
+        tasks.push(this.charge(held, units * held.template.price, submit ? requestIdOf(outcome) : null));
     }
     await Promise.all(tasks);
   }
@@ -513,7 +517,7 @@ class LimiterImpl implements Limiter {
               )
             : 0;
           const price = remembered > 0 ? remembered - 1 : held.template.price;
-          await this.charge(held.principal, units * price, requestId);
+          await this.charge(held, units * price, requestId);
         })(),
       );
     }
@@ -521,7 +525,8 @@ class LimiterImpl implements Limiter {
   }
 
   /** Records spend; a queue job (`once` = its request id) is charged at most once, however often its result is read. */
-  private async charge(principal: string, amount: number, once: string | null): Promise<void> {
+  private async charge(held: Held, amount: number, once: string | null): Promise<void> {
+    const { principal } = held;
     const periodOf = this.periodOf;
     const budget = this.limits.budget;
     if (!periodOf || !budget || amount <= 0) return;
@@ -539,6 +544,7 @@ class LimiterImpl implements Limiter {
         () => this.limits.store.add(this.spendKey(period, principal), amount, period.ttl),
         null,
       );
+      this.onSpend?.({ principal, appId: held.target?.appId ?? null, amount });
     });
   }
 

@@ -165,6 +165,7 @@ export function resolveOptions<C extends object>(options: FalgateOptions<C>): Se
   }
   for (const observer of options.observers ?? []) fn("observers[]", observer);
   const t = DEFAULTS.timeouts;
+  const events = createEmitter(logger, options.observers ?? []);
 
   return {
     credentials,
@@ -194,9 +195,13 @@ export function resolveOptions<C extends object>(options: FalgateOptions<C>): Se
     logger,
     onRequest: fn("onRequest", options.onRequest),
     onResponse: fn("onResponse", options.onResponse),
-    events: createEmitter(logger, options.observers ?? []),
+    events,
     store,
-    limiter: createLimiter(options.limits, { store, logger }),
+    limiter: createLimiter(options.limits, {
+      store,
+      logger,
+      onSpend: (spend) => events.active && events.emit({ type: "spend", ...spend }),
+    }),
     falTokenMaxExpiration: nonNegative(
       "falTokens.maxExpiration",
       options.falTokens?.maxExpiration,

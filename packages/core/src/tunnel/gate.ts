@@ -136,6 +136,11 @@ export function createTunnelGate<C extends object>(settings: Settings<C>): Tunne
             error: error instanceof Error ? error.name : typeof error,
           });
         }
+        if (settings.events.active) {
+          const app = normaliseAppId(url.pathname.slice(prefix.length));
+          const appId = app === null ? null : classifyTarget(new URL(`https://fal.run/${app}`)).appId;
+          settings.events.emit({ type: "tunnel.refused", code: err.code, appId });
+        }
         if (stage === "before") return { action: "reject", response: errorResponse(err), error: err };
         return { action: "refuse", refusal: refusalFor(err) };
       }

@@ -1,11 +1,11 @@
 import type { Logger } from "@falgate/core";
 import { startMockFal } from "@falgate/mock-fal";
-import { type RunningServer, startServer } from "@falgate/node";
+import { createRedisStore } from "@falgate/redis";
+import { startRedis } from "@falgate/testkit";
 import { Redis } from "ioredis";
 import { afterEach, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
-import { createRedisStore } from "../src/index.js";
-import { startRedis } from "./redis-server.js";
+import { type RunningServer, startServer } from "../src/index.js";
 
 const SECRET = "s".repeat(32);
 const APP = "fal-ai/echo";
