@@ -24,11 +24,6 @@ test("the runtime is the real Deno", async () => {
   expect(stdout).toMatch(/^deno 2\.\d+\.\d+/);
 });
 
-describeConformance({
-  name: "Deno.serve",
-  start,
-  // Deno's fetch reports a refused connection as a bare `TypeError: fetch failed` (cause: "client error
-  // (Connect)", no error code), so the core cannot tell it from a failure after sending.
-  unreachableCode: "upstream_error",
-});
+// A refused connection is `upstream_unreachable` here too: the core reads Deno's "client error (Connect)".
+describeConformance({ name: "Deno.serve", start });
 describeFalClient({ name: "Deno.serve", start });

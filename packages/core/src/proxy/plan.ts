@@ -263,12 +263,17 @@ export function truncationCode(error: unknown): string {
   return code === "UND_ERR_BODY_TIMEOUT" ? "upstream_timeout" : "upstream_error";
 }
 
-/** Finds a system/undici error code on an error or its cause chain. */
+/**
+ * Finds a system/undici error code on an error or its cause chain. Deno's fetch gives no code: its refused
+ * connections say `client error (Connect)` in a cause's message, which means the same as `ECONNREFUSED` here.
+ */
 function errorCode(error: unknown): string | undefined {
   let current: unknown = error;
   for (let depth = 0; depth < 5 && current && typeof current === "object"; depth++) {
     const code = (current as { code?: unknown }).code;
     if (typeof code === "string") return code;
+    const message = (current as { message?: unknown }).message;
+    if (typeof message === "string" && message.includes("client error (Connect)")) return "ECONNREFUSED";
     current = (current as { cause?: unknown }).cause;
   }
   return undefined;
