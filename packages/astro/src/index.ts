@@ -61,3 +61,4 @@ export function createFalgateHandler(
     OPTIONS: route,
   };
 }
+export { checkOriginExceptFalgate } from "./origin.js";

@@ -78,3 +78,5 @@ function socketClosed(platform: unknown): { signal: AbortSignal; release: () => 
   else socket.once("close", abort);
   return { signal: controller.signal, release: () => socket.off("close", abort) };
 }
+
+export { csrfExceptFalgate } from "./csrf.js";
