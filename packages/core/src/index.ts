@@ -19,7 +19,6 @@ export {
   type JwtClaims,
   type PresetOverrides,
   type PrincipalResult,
-  parseCookies,
   type SecretSource,
   type SupabaseClaims,
   type SupabaseJwtSettings,

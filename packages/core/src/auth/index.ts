@@ -17,7 +17,6 @@ export {
   supabaseJwt,
   supabaseSessionCookie,
 } from "./providers.js";
-export { parseCookies } from "./token.js";
 export type {
   BearerJwtHook,
   BearerJwtOptions,

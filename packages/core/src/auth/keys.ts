@@ -76,13 +76,16 @@ export function remoteKeySet(s: RemoteSettings): KeySource {
       return await remote(header, token);
     } catch (error) {
       if (isTokenSide(error)) throw error;
+      // Calls that waited on the same failed fetch report it once.
+      const first = Date.now() - failedAt >= s.cooldown;
       failedAt = Date.now();
       lastError = reason(error, s.timeout);
-      s.logger.warn("bearerJwt: the JSON Web Key Set could not be fetched", {
-        url: s.url.href,
-        error: lastError,
-        usingCachedKeys: cache.jwks !== undefined && Date.now() - (cache.uat ?? 0) <= s.staleIfError,
-      });
+      if (first)
+        s.logger.warn("bearerJwt: the JSON Web Key Set could not be fetched", {
+          url: s.url.href,
+          error: lastError,
+          usingCachedKeys: cache.jwks !== undefined && Date.now() - (cache.uat ?? 0) <= s.staleIfError,
+        });
       return fromStale(header, token);
     }
   };
