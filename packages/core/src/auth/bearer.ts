@@ -26,8 +26,6 @@ const EMPTY_ENV: FalgateEnv = Object.freeze({});
  */
 export function bearerJwt<T extends JwtClaims = JwtClaims>(options: BearerJwtOptions<T>): BearerJwtHook<T> {
   const s = resolveBearerOptions(options);
-  const verify = (token: string, env: FalgateEnv = EMPTY_ENV, place: TokenPlace = "header") =>
-    verifyToken(s, token, env, place);
 
   const hook = async (request: Request, ctx?: { env?: FalgateEnv }): Promise<PrincipalResult> => {
     const found = findToken(request, s.cookie);
@@ -38,7 +36,9 @@ export function bearerJwt<T extends JwtClaims = JwtClaims>(options: BearerJwtOpt
     if (typeof claims.sub !== "string" || claims.sub === "") throw refuse("has an empty or non-string `sub`");
     return { id: claims.sub };
   };
-  return Object.assign(hook, { verify: (token: string, env?: FalgateEnv) => verify(token, env) });
+  return Object.assign(hook, {
+    verify: (token: string, env: FalgateEnv = EMPTY_ENV) => verifyToken(s, token, env, "header"),
+  });
 }
 
 async function verifyToken<T extends JwtClaims>(
