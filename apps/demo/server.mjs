@@ -140,8 +140,12 @@ export async function startDemo(options = {}) {
   return { url, mode: useMock ? "mock" : "live", close };
 }
 
-/** Hop-by-hop headers, never forwarded; `authorization` too: the mock's CDN and token path need none. */
+/**
+ * Headers never forwarded to the mock: hop-by-hop ones, `authorization` (its CDN and the token path need none) and
+ * the routing header (the browser reaches only the CDN and the realtime socket, never the mock's fal routes).
+ */
 const HOP_BY_HOP = new Set([
+  "x-falgate-upstream-host",
   "connection",
   "keep-alive",
   "proxy-connection",
