@@ -6,10 +6,14 @@
 //   node server.mjs --dev    next dev
 //
 // Env: PORT (3000), HOST (127.0.0.1), FAL_KEY, FALGATE_MOCK=1, FALGATE_TOKEN_SECRET (random per start),
-// FALGATE_LOG_FORMAT=json (one JSON object per call instead of aligned lines), FALGATE_QUIET=1 (no line per call).
+// FALGATE_LOG_FORMAT=json (one JSON object per call instead of aligned lines), FALGATE_QUIET=1 (no line per call),
+// FALGATE_DEMO_RATE / FALGATE_DEMO_MAX_CONCURRENT / FALGATE_DEMO_BUDGET (the demo's limits, see falgate-config.mjs).
+//
+// In mock mode the browser never needs the mock's own port: the mock writes relative URLs (`publicUrl: "/"`), this
+// server forwards `/_cdn/*` (images, uploads) to it, and the direct realtime path reaches it at MOCK_REALTIME_PATH.
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { createServer } from "node:http";
+import { createServer, request as httpRequest } from "node:http";
 import { dirname } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { createAccessLog, createLineLogger } from "@falgate/core";
@@ -17,6 +21,7 @@ import { PROXY_METHODS } from "@falgate/core/binding";
 import { attachTunnel } from "@falgate/node";
 import next from "next";
 import { demoFalgate } from "./src/lib/falgate-config.mjs";
+import { MOCK_CDN_PATH, MOCK_REALTIME_PATH } from "./src/lib/paths.mjs";
 
 const dir = dirname(fileURLToPath(import.meta.url));
 /** Where the proxy route and the tunnel are mounted (the tunnel's default `path`). */
@@ -41,16 +46,21 @@ export async function startDemo(options = {}) {
   let mock = null;
   if (useMock) {
     const { startMockFal } = await import("@falgate/mock-fal");
-    // Slow enough for a person to watch the queue and press Cancel.
-    mock = await startMockFal({ port: 0, queueMs: 1500, runMs: 3000, ...options.mockTimings });
+    // Slow enough for a person to watch the queue and press Cancel. Relative URLs in its answers: the page loads
+    // images and uploads from this server's origin, which forwards them (below).
+    mock = await startMockFal({
+      port: 0,
+      queueMs: 1500,
+      runMs: 3000,
+      publicUrl: "/",
+      ...options.mockTimings,
+    });
     env.FALGATE_DEMO_UPSTREAM = mock.url;
-    env.FALGATE_DEMO_MOCK_WS = mock.wsUrl;
     env.FAL_KEY = mock.key;
     delete env.FAL_KEY_ID;
     delete env.FAL_KEY_SECRET;
   } else {
     delete env.FALGATE_DEMO_UPSTREAM;
-    delete env.FALGATE_DEMO_MOCK_WS;
   }
   // Signs the tunnel's single-use tokens; a fresh one per start is fine for a demo (never logged).
   env.FALGATE_TOKEN_SECRET ||= randomBytes(32).toString("base64url");
@@ -87,6 +97,10 @@ export async function startDemo(options = {}) {
       res.writeHead(405, { allow: PROXY_METHODS.join(", ") }).end();
       return;
     }
+    if (mock && (req.url ?? "").startsWith(MOCK_CDN_PATH)) {
+      forwardToMock(mock.url, req, res);
+      return;
+    }
     handle(req, res).catch(() => {
       if (!res.headersSent) res.writeHead(500);
       res.end();
@@ -95,7 +109,10 @@ export async function startDemo(options = {}) {
   // The same instance as the HTTP route: the tunnel verifies falgate tokens minted there.
   const tunnel = attachTunnel(server, falgate);
   server.on("upgrade", (req, socket, head) => {
-    if (!(req.url ?? "").startsWith(`${TUNNEL_PATH}/`)) nextUpgrades.emit("upgrade", req, socket, head);
+    const path = req.url ?? "";
+    if (mock && path.startsWith(`${MOCK_REALTIME_PATH}/`)) {
+      upgradeToMock(mock.url, path.slice(MOCK_REALTIME_PATH.length), req, socket, head);
+    } else if (!path.startsWith(`${TUNNEL_PATH}/`)) nextUpgrades.emit("upgrade", req, socket, head);
   });
   await new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -121,6 +138,100 @@ export async function startDemo(options = {}) {
     return closing;
   };
   return { url, mode: useMock ? "mock" : "live", close };
+}
+
+/**
+ * Headers never forwarded to the mock: hop-by-hop ones, `authorization` (its CDN and the token path need none) and
+ * the routing header (the browser reaches only the CDN and the realtime socket, never the mock's fal routes).
+ */
+const HOP_BY_HOP = new Set([
+  "x-falgate-upstream-host",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "authorization",
+]);
+
+/** The request's headers for the mock (Host set by node for the target). */
+function headersFor(req) {
+  /** @type {Record<string, string | string[]>} */
+  const headers = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined && name !== "host" && !HOP_BY_HOP.has(name)) headers[name] = value;
+  }
+  return headers;
+}
+
+/**
+ * Mock mode: `/_cdn/*` (generated images, uploaded files, the upload PUT the client makes itself) served through
+ * this origin, both bodies streamed.
+ * @param {string} mockUrl
+ * @param {import("node:http").IncomingMessage} req
+ * @param {import("node:http").ServerResponse} res
+ */
+function forwardToMock(mockUrl, req, res) {
+  const upstream = httpRequest(
+    new URL(req.url ?? "/", mockUrl),
+    { method: req.method, headers: headersFor(req) },
+    (answer) => {
+      const headers = { ...answer.headers };
+      for (const name of HOP_BY_HOP) delete headers[name];
+      res.writeHead(answer.statusCode ?? 502, headers);
+      answer.pipe(res);
+    },
+  );
+  upstream.on("error", () => {
+    if (!res.headersSent) res.writeHead(502, { "content-type": "text/plain" }).end("mock-fal unreachable");
+    else res.destroy();
+  });
+  res.on("close", () => {
+    if (!res.writableFinished) upstream.destroy();
+  });
+  req.pipe(upstream);
+}
+
+/**
+ * Mock mode: the direct realtime path. The official client connects to wss://fal.run itself; a dev-only shim in
+ * the page sends it here instead, and this relays the WebSocket to the mock (`path`: what follows the prefix).
+ * @param {string} mockUrl
+ * @param {string} path
+ * @param {import("node:http").IncomingMessage} req
+ * @param {import("node:stream").Duplex} socket
+ * @param {Buffer} head
+ */
+function upgradeToMock(mockUrl, path, req, socket, head) {
+  const upstream = httpRequest(new URL(path, mockUrl), {
+    method: "GET",
+    headers: { ...headersFor(req), connection: "Upgrade", upgrade: "websocket" },
+  });
+  upstream.on("upgrade", (answer, mockSocket, mockHead) => {
+    const lines = ["HTTP/1.1 101 Switching Protocols"];
+    for (let i = 0; i < answer.rawHeaders.length; i += 2) {
+      lines.push(`${answer.rawHeaders[i]}: ${answer.rawHeaders[i + 1]}`);
+    }
+    socket.write(`${lines.join("\r\n")}\r\n\r\n`);
+    if (mockHead.length > 0) socket.write(mockHead);
+    if (head.length > 0) mockSocket.write(head);
+    mockSocket.pipe(socket).pipe(mockSocket);
+    const end = () => {
+      socket.destroy();
+      mockSocket.destroy();
+    };
+    mockSocket.on("error", end).on("close", end);
+    socket.on("error", end).on("close", end);
+  });
+  upstream.on("response", (answer) => {
+    // No upgrade (a path that names no app): say so, then close.
+    socket.end(`HTTP/1.1 ${answer.statusCode} ${answer.statusMessage}\r\nconnection: close\r\n\r\n`);
+    answer.resume();
+  });
+  upstream.on("error", () => socket.destroy());
+  socket.on("error", () => upstream.destroy());
+  upstream.end();
 }
 
 async function main() {

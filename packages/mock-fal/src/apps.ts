@@ -35,6 +35,10 @@ export interface ImageInput {
   syncMode: boolean;
   /** `mock_status`: the run fails with this HTTP status (400..599) instead of producing an output. */
   mockStatus: number | undefined;
+  /** `image_url` as given (image-to-image apps), unchecked. */
+  imageUrl: unknown;
+  /** The key of the picture read from `imageUrl` (set by the route, see `sourceOf`): outputs are drawn over it. */
+  source?: string;
 }
 
 /** `*\/echo` apps answer their input back unchanged and skip validation. */
@@ -97,6 +101,7 @@ export function validateImageInput(input: unknown, fromQuery = false): ImageInpu
     numImages: numImages ?? 1,
     syncMode: record.sync_mode === true || record.sync_mode === "true",
     mockStatus,
+    imageUrl: record.image_url,
   };
 }
 
@@ -105,9 +110,17 @@ export function seedFor(prompt: string): number {
   return createHash("sha256").update(prompt).digest().readUInt32BE(0) % 2 ** 31;
 }
 
-/** The id of the `index`-th image for an app, prompt and seed (names `/_cdn/images/{id}.png`). */
-export function imageId(app: AppPath, prompt: string, seed: number, index: number): string {
-  return createHash("sha256").update(`${app.base}|${prompt}|${seed}|${index}`).digest("hex").slice(0, 24);
+/**
+ * The id of the `index`-th image for an app, prompt and seed (names `/_cdn/images/{id}.png`); an image drawn over
+ * an input picture ends in `-{source key}`.
+ */
+export function imageId(app: AppPath, prompt: string, seed: number, index: number, source?: string): string {
+  const named = `${app.base}|${prompt}|${seed}|${index}`;
+  const id = createHash("sha256")
+    .update(source ? `${named}|${source}` : named)
+    .digest("hex")
+    .slice(0, 24);
+  return source ? `${id}-${source}` : id;
 }
 
 /** The URL of a generated image on the mock's CDN (`step`/`steps` for progressive previews). */
@@ -126,7 +139,7 @@ export function imageOutput(
 ): ImageOutput {
   const images: OutputImage[] = [];
   for (let i = 0; i < input.numImages; i++) {
-    const id = imageId(app, input.prompt, input.seed, i);
+    const id = imageId(app, input.prompt, input.seed, i, input.source);
     images.push({
       url: imageUrl(baseUrl, id, progress?.step, progress?.steps),
       width: IMAGE_SIZE,

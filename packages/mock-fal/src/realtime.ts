@@ -211,7 +211,7 @@ class Session {
     const url =
       fields.sync_mode === true
         ? `data:image/png;base64,${this.state.pngs.get(id).toString("base64")}`
-        : `${this.state.url}/_cdn/images/${id}.png`;
+        : `${this.state.publicUrl}/_cdn/images/${id}.png`;
     return {
       request_id: typeof fields.request_id === "string" ? fields.request_id : randomUUID(),
       images: [{ url, width: IMAGE_SIZE, height: IMAGE_SIZE, content_type: "image/png" }],

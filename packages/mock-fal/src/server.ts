@@ -47,6 +47,7 @@ export async function startMockFal(options: MockFalOptions = {}): Promise<MockFa
     state.faults.clear();
     state.queue.clear();
     state.files.clear();
+    state.sources.clear();
   };
 
   const server = createServer((req, res) => {
@@ -79,11 +80,13 @@ export async function startMockFal(options: MockFalOptions = {}): Promise<MockFa
   const address = server.address() as AddressInfo;
   const hostForUrl = address.family === "IPv6" ? `[${address.address}]` : address.address;
   state.url = `http://${hostForUrl}:${address.port}`;
+  state.publicUrl = state.options.publicUrl ?? state.url;
   state.logger?.info?.("mock-fal listening", { url: state.url });
 
   let closing: Promise<void> | undefined;
   return {
     url: state.url,
+    publicUrl: state.publicUrl,
     wsUrl: state.url.replace(/^http/, "ws"),
     key: state.options.key,
     requests: state.recorder.requests,

@@ -3,6 +3,7 @@ import { FileStore } from "./files.js";
 import { PngCache } from "./png.js";
 import { QueueStore } from "./queue.js";
 import { Recorder } from "./recorder.js";
+import { ImageSources } from "./sources.js";
 import { TokenIssuer } from "./tokens.js";
 import type { BillableCall, BillableUnits, MockFalOptions, MockLogger } from "./types.js";
 import { resolveWebhookOptions, WebhookSender } from "./webhooks.js";
@@ -25,6 +26,10 @@ export interface ResolvedOptions {
   storageLimit: number;
   jsonLimit: number;
   gzip: boolean;
+  /** `publicUrl` without its trailing slash (`""` for `"/"`); `undefined`: the mock's own url. */
+  publicUrl: string | undefined;
+  /** Image apps draw their output over a readable `image_url` input. */
+  imageInputs: boolean;
   /** Units of a call for `x-fal-billable-units`. */
   billableUnits: (call: BillableCall) => number;
 }
@@ -34,12 +39,16 @@ export interface MockState {
   options: ResolvedOptions;
   /** `http://host:port`, set once listening. */
   url: string;
+  /** Where the URLs written into answers point (images, files, uploads): `publicUrl`, else `url`. */
+  publicUrl: string;
   recorder: Recorder;
   faults: FaultList;
   queue: QueueStore;
   files: FileStore;
   tokens: TokenIssuer;
   pngs: PngCache;
+  /** Pictures read from `image_url` inputs. */
+  sources: ImageSources;
   webhooks: WebhookSender;
   /** Aborted by `close()`: ends every stream and timer. */
   lifetime: AbortSignal;
@@ -78,8 +87,35 @@ export function resolveOptions(options: MockFalOptions): ResolvedOptions {
     storageLimit: number(options, "storageLimit", 64 * 1024 * 1024),
     jsonLimit: number(options, "jsonLimit", 32 * 1024 * 1024),
     gzip: options.gzip ?? false,
+    publicUrl: publicUrl(options.publicUrl),
+    imageInputs: boolean(options, "imageInputs", true),
     billableUnits: billing(options.billableUnits),
   };
+}
+
+function boolean(options: MockFalOptions, name: "imageInputs", fallback: boolean): boolean {
+  const value = options[name] ?? fallback;
+  if (typeof value !== "boolean") throw new TypeError(`mock-fal option \`${name}\` must be a boolean`);
+  return value;
+}
+
+/** Validates `publicUrl`: an http(s) URL or a root-relative path, without query or fragment. */
+function publicUrl(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  const fail = () =>
+    new TypeError(
+      "mock-fal option `publicUrl` must be an http(s) URL or a path starting with `/`, without query or fragment",
+    );
+  if (typeof value !== "string" || /[?#\s]/.test(value)) throw fail();
+  if (value.startsWith("/") && !value.startsWith("//")) return value.replace(/\/+$/, "");
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw fail();
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw fail();
+  return value.replace(/\/+$/, "");
 }
 
 /** Turns the `billableUnits` option into one function; a bad value throws a `TypeError`. */
@@ -111,12 +147,14 @@ export function createState(options: MockFalOptions, lifetime: AbortSignal): Moc
   const state: MockState = {
     options: resolved,
     url: "",
+    publicUrl: "",
     recorder,
     faults: new FaultList(),
     queue: new QueueStore(resolved.queueMs, resolved.runMs),
-    files: new FileStore(resolved.storageLimit, () => state.url),
+    files: new FileStore(resolved.storageLimit, () => state.publicUrl),
     tokens: new TokenIssuer(options.jwtSecret),
     pngs: new PngCache(),
+    sources: new ImageSources(),
     webhooks: new WebhookSender(resolveWebhookOptions(options.webhooks), recorder, options.logger, lifetime),
     lifetime,
     logger: options.logger,

@@ -37,6 +37,21 @@ export interface MockFalOptions {
   jsonLimit?: number;
   /** Gzip JSON answers when the request accepts gzip (as fal's edge does), for compressed-upstream tests. @default false */
   gzip?: boolean;
+  /**
+   * Where the URLs the mock writes into answers point: generated images, uploaded files' `file_url` and the
+   * `upload_url` a client PUTs to. An http(s) URL (a reverse proxy in front of the mock's `/_cdn/*`), or a
+   * root-relative path such as `"/"` (browsers resolve it against the page, so a page served by another origin that
+   * forwards `/_cdn/*` to the mock never needs the mock's own port). Other URLs (`url`, `jwksUrl`) are unchanged.
+   * @default the mock's own `url`
+   */
+  publicUrl?: string;
+  /**
+   * Image-to-image: when an image app's input has an `image_url` the mock can read (a `data:` URL, a file uploaded
+   * to its storage, one of its own images; PNG), the output is drawn over that picture, so it visibly depends on it.
+   * `false`: `image_url` is ignored.
+   * @default true
+   */
+  imageInputs?: boolean;
   /** HS256 secret for the realtime tokens the mock mints (at least 32 bytes); random per instance when absent. */
   jwtSecret?: string;
   /** Structured logger; nothing is logged without one. */
@@ -242,6 +257,8 @@ export interface MockTokenClaims {
 export interface MockFal {
   /** `http://HOST:PORT`: use it as falgate's `upstream`. */
   url: string;
+  /** Where the URLs in answers (images, `file_url`, `upload_url`) point: the `publicUrl` option, else `url`. */
+  publicUrl: string;
   /** `ws://HOST:PORT`. */
   wsUrl: string;
   /** The key it expects in `Authorization: Key <key>`. */

@@ -1,5 +1,6 @@
 import { cookies } from "next/headers";
 import { DEMO_APPS, readCookie, SESSION_COOKIE } from "../lib/falgate-config.mjs";
+import { UsageMeter } from "./components/meter";
 import { QueueCard } from "./components/queue";
 import { RealtimeCard } from "./components/realtime";
 import { RefusedCard } from "./components/refused";
@@ -13,7 +14,8 @@ export default async function Page() {
   const jar = await cookies();
   const raw = jar.get(SESSION_COOKIE)?.value ?? null;
   const user = raw === null ? null : readCookie(`${SESSION_COOKIE}=${raw}`, SESSION_COOKIE);
-  const mockWsUrl = process.env.FALGATE_DEMO_MOCK_WS || null;
+  // Set by server.mjs in mock mode (the mock's URL, for falgate's `upstream`; the page never links to it).
+  const mock = Boolean(process.env.FALGATE_DEMO_UPSTREAM);
   return (
     <main>
       <header className="top">
@@ -28,8 +30,8 @@ export default async function Page() {
           </p>
         </div>
         <div className="top-right">
-          <span className={`mode ${mockWsUrl ? "mock" : "live"}`} data-testid="mode">
-            {mockWsUrl ? "offline: local mock of fal" : "live: fal.ai"}
+          <span className={`mode ${mock ? "mock" : "live"}`} data-testid="mode">
+            {mock ? "offline: local mock of fal" : "live: fal.ai"}
           </span>
           <Session user={user} />
         </div>
@@ -40,12 +42,13 @@ export default async function Page() {
           is refused with <code>401 unauthenticated</code>. Try one to see it, then sign in.
         </div>
       ) : null}
+      <UsageMeter signedIn={user !== null} />
       <div className="grid">
         <QueueCard app={DEMO_APPS.queue} />
         <StreamCard app={DEMO_APPS.stream} />
         <UploadCard app={DEMO_APPS.imageToImage} />
         <RefusedCard />
-        <RealtimeCard app={DEMO_APPS.realtime} mockWsUrl={mockWsUrl} />
+        <RealtimeCard app={DEMO_APPS.realtime} mock={mock} />
       </div>
       <footer className="muted">
         Realtime works through the tunnel because this app runs on a custom server (<code>server.mjs</code>)

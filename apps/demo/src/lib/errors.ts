@@ -1,7 +1,15 @@
-/** An error as a person wants to read it: a short title and the detail. */
+import { recentRetryAfter } from "./usage";
+
+/** An error as a person wants to read it. */
 export interface ReadableError {
+  /** A short title. */
   title: string;
+  /** The sentence that explains it (falgate's message, fal's detail). */
   detail: string;
+  /** What the card's status pill says instead of its state ("signed out: sign in to call fal"). */
+  badge: string;
+  /** When to try again, for a limit refusal ("Try again at 10:21:05, in 14 s."). */
+  retry?: string;
 }
 
 const TITLES: Record<string, string> = {
@@ -11,9 +19,18 @@ const TITLES: Record<string, string> = {
   unauthorized: "Token refused",
   forbidden: "Not allowed",
   origin_not_allowed: "Origin refused",
-  rate_limited: "Slow down",
+  rate_limited: "Rate limit reached",
+  concurrency_limited: "Too many calls at once",
+  budget_exhausted: "Budget spent",
+  limits_unavailable: "Limits unavailable",
   missing_credentials: "The proxy has no fal key",
   network_error: "Network error",
+};
+
+const BADGES: Record<string, string> = {
+  unauthenticated: "signed out: sign in to call fal",
+  endpoint_not_allowed: "refused by policy",
+  concurrency_limited: "refused: too many at once",
 };
 
 interface ErrorLike {
@@ -22,11 +39,50 @@ interface ErrorLike {
   body?: unknown;
   kind?: unknown;
   code?: unknown;
+  retryAfter?: unknown;
+}
+
+/** "14 s", "3 min 20 s", "5 h 12 min". */
+export function duration(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return s % 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s / 60} min`;
+  const minutes = Math.floor((s % 3600) / 60);
+  return minutes ? `${Math.floor(s / 3600)} h ${minutes} min` : `${Math.floor(s / 3600)} h`;
+}
+
+/** A clock time: seconds shown when it is near. */
+export function clock(at: number, withSeconds: boolean): string {
+  return new Date(at).toLocaleTimeString([], {
+    hour: "2-digit",
+    minute: "2-digit",
+    ...(withSeconds ? { second: "2-digit" } : {}),
+  });
+}
+
+/** The extra lines of a limit refusal: when to try again. */
+function limitParts(code: string, retryAfter: number | null): Pick<ReadableError, "badge" | "retry"> {
+  if (code === "concurrency_limited") {
+    return {
+      badge: BADGES[code]!,
+      retry: "Try again when one of your calls finishes (the meter shows them).",
+    };
+  }
+  const word = code === "budget_exhausted" ? "budget spent" : "rate limited";
+  if (retryAfter === null) return { badge: word };
+  const at = Date.now() + retryAfter * 1000;
+  const near = retryAfter < 3600;
+  const verb = code === "budget_exhausted" ? "resets" : "retry";
+  return {
+    // A clock time, not a countdown: the pill stays true while it is on screen.
+    badge: `${word}: ${verb} at ${clock(at, near)}`,
+    retry: `Try again at ${clock(at, near)}, in ${duration(retryAfter)}.`,
+  };
 }
 
 /**
- * Turns what `@fal-ai/client` (an `ApiError` carrying falgate's JSON body) or `@falgate/client` (a
- * `FalgateRealtimeError`) throws into a title and a sentence.
+ * Turns what `@fal-ai/client` (an `ApiError` carrying falgate's JSON body), the page's fetch (a `LimitRefusal`) or
+ * `@falgate/client` (a `FalgateRealtimeError`) throws into a title, a sentence and a short badge.
  */
 export function describeError(error: unknown): ReadableError {
   const e = (error ?? {}) as ErrorLike;
@@ -35,7 +91,16 @@ export function describeError(error: unknown): ReadableError {
   const httpSuffix = status ? ` (HTTP ${status})` : "";
   if (body && typeof body === "object" && typeof body.error?.message === "string") {
     const code = String(body.error.code ?? "");
-    return { title: TITLES[code] ?? code, detail: `${body.error.message}${httpSuffix}` };
+    const readable = {
+      title: TITLES[code] ?? code,
+      detail: `${body.error.message}${httpSuffix}`,
+      badge: BADGES[code] ?? `refused: ${code}`,
+    };
+    if (code === "rate_limited" || code === "concurrency_limited" || code === "budget_exhausted") {
+      const retryAfter = typeof e.retryAfter === "number" ? e.retryAfter : recentRetryAfter(code);
+      return { ...readable, ...limitParts(code, retryAfter) };
+    }
+    return readable;
   }
   if (body && typeof body === "object" && body.detail !== undefined) {
     const detail = Array.isArray(body.detail)
@@ -43,10 +108,18 @@ export function describeError(error: unknown): ReadableError {
           .map((d: { msg?: string; loc?: unknown[] }) => `${(d.loc ?? []).join(".")}: ${d.msg}`)
           .join("; ")
       : String(body.detail);
-    return { title: "fal refused the request", detail: `${detail}${httpSuffix}` };
+    return { title: "fal refused the request", detail: `${detail}${httpSuffix}`, badge: "fal refused it" };
   }
   if (typeof e.kind === "string" && typeof e.code === "string") {
-    return { title: TITLES[e.code] ?? TITLES[e.kind] ?? "Realtime error", detail: String(e.message) };
+    return {
+      title: TITLES[e.code] ?? TITLES[e.kind] ?? "Realtime error",
+      detail: String(e.message),
+      badge: BADGES[e.code] ?? "failed",
+    };
   }
-  return { title: "Error", detail: typeof e.message === "string" ? e.message : String(error) };
+  return {
+    title: "Error",
+    detail: typeof e.message === "string" ? e.message : String(error),
+    badge: "failed",
+  };
 }

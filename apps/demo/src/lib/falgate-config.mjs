@@ -32,8 +32,34 @@ export function readCookie(header, name) {
 }
 
 /**
+ * The demo's limits: small enough that a person hits each in a minute of clicking. Every call is counted per
+ * signed-in user in the instance's store (in memory here); the page's meter reads them from `GET
+ * /api/fal/proxy/usage` and the RateLimit headers. Env overrides, for the tests or to play:
+ * `FALGATE_DEMO_RATE` (`"10/min"`), `FALGATE_DEMO_MAX_CONCURRENT` (`2`), `FALGATE_DEMO_BUDGET` (`"30/day"`, in fal
+ * billable units: the mock bills one per image); `off` turns one off.
+ * @param {Record<string, string | undefined>} env
+ * @returns {import("@falgate/core").LimitsOptions}
+ */
+export function demoLimits(env) {
+  const pick = (/** @type {string | undefined} */ value, /** @type {string} */ fallback) =>
+    value === undefined || value === "" ? fallback : value;
+  const rate = pick(env.FALGATE_DEMO_RATE, "10/min");
+  const maxConcurrent = pick(env.FALGATE_DEMO_MAX_CONCURRENT, "2");
+  const budget = pick(env.FALGATE_DEMO_BUDGET, "30/day");
+  return {
+    rate: rate === "off" ? false : /** @type {import("@falgate/core").RateLimit} */ (rate),
+    maxConcurrent: maxConcurrent === "off" ? 0 : Number(maxConcurrent),
+    budget: budget === "off" ? false : /** @type {import("@falgate/core").BudgetLimit} */ (budget),
+    // An open realtime socket would hold one of the two slots for as long as the page stays open: the canvas
+    // gets its own, uncapped pool (its opens are still rate limited, in their own window).
+    endpoints: { [DEMO_APPS.realtime]: { maxConcurrent: 0 } },
+  };
+}
+
+/**
  * falgate's options for the demo. Read at request time from `env`: `FALGATE_DEMO_UPSTREAM` (the mock's
- * URL, set by server.mjs in mock mode), `FAL_KEY` and `FALGATE_TOKEN_SECRET` (read by falgate itself).
+ * URL, set by server.mjs in mock mode), the limits' `FALGATE_DEMO_*` ({@link demoLimits}), `FAL_KEY` and
+ * `FALGATE_TOKEN_SECRET` (read by falgate itself).
  * @param {Record<string, string | undefined>} [env]
  */
 export function falgateOptions(env = process.env) {
@@ -54,6 +80,7 @@ export function falgateOptions(env = process.env) {
     upstream: env.FALGATE_DEMO_UPSTREAM || undefined,
     // falgate's own tokens for the realtime tunnel; the secret comes from FALGATE_TOKEN_SECRET.
     tokens: {},
+    limits: demoLimits(env),
   };
 }
 

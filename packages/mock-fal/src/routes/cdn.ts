@@ -1,5 +1,6 @@
 import type { FileEntry } from "../files.js";
 import { BodyTooLarge, type Ctx, readBody, send, sendDetail, sendJson } from "../http.js";
+import { imagePng } from "../sources.js";
 
 const CORS = {
   "access-control-allow-origin": "*",
@@ -47,7 +48,7 @@ function sendPng(ctx: Ctx, id: string): void {
   const step = Number(ctx.url.searchParams.get("step"));
   const steps = Number(ctx.url.searchParams.get("steps"));
   const progressive = Number.isInteger(step) && Number.isInteger(steps) && step > 0 && steps > step;
-  const png = progressive ? ctx.mock.pngs.get(id, step, steps) : ctx.mock.pngs.get(id);
+  const png = progressive ? imagePng(ctx.mock, id, step, steps) : imagePng(ctx.mock, id);
   send(ctx, 200, png, { ...CORS, "content-type": "image/png", "cache-control": "public, max-age=86400" });
 }
 

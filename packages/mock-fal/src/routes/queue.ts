@@ -15,6 +15,7 @@ import {
   startSse,
 } from "../http.js";
 import type { QueueEntry } from "../queue.js";
+import { sourceOf } from "../sources.js";
 import type { WebhookOutcome } from "../webhooks.js";
 import { allowMethods, authorized, readInput } from "./common.js";
 import { mockFailure, workflowOutput } from "./run.js";
@@ -72,10 +73,11 @@ async function submit(ctx: Ctx, app: AppPath): Promise<void> {
     if (valid.mockStatus !== undefined) {
       failure = { status: valid.mockStatus, detail: mockFailure(valid.mockStatus) };
     }
+    if (app.namespace !== "workflows") valid.source = sourceOf(ctx.mock, valid.imageUrl);
     const output =
       app.namespace === "workflows"
-        ? workflowOutput(ctx.mock.url, app, valid)
-        : imageOutput(ctx.mock.url, app, valid, ctx.mock.options.runMs);
+        ? workflowOutput(ctx.mock.publicUrl, app, valid)
+        : imageOutput(ctx.mock.publicUrl, app, valid, ctx.mock.options.runMs);
     stored = { contentType: "application/json", body: Buffer.from(JSON.stringify(output)) };
   }
   const units = Number(billableHeader(ctx, app, images, "queue")["x-fal-billable-units"]);

@@ -21,6 +21,7 @@ import {
   sseWait,
   startSse,
 } from "../http.js";
+import { sourceOf } from "../sources.js";
 import { tokenAllows } from "../tokens.js";
 import { allowMethods, authorized, readInput } from "./common.js";
 
@@ -44,12 +45,13 @@ export async function handleRun(ctx: Ctx): Promise<void> {
   const valid = validateImageInput(input.value, input.fromQuery);
   if (Array.isArray(valid)) return sendDetail(ctx, 422, valid);
   if (valid.mockStatus !== undefined) return sendDetail(ctx, valid.mockStatus, mockFailure(valid.mockStatus));
+  if (app.namespace !== "workflows") valid.source = sourceOf(ctx.mock, valid.imageUrl);
   if (stream) return imageStream(ctx, app, valid);
   await sleep(ctx.mock.options.syncRunMs, ctx.signal);
   const output =
     app.namespace === "workflows"
-      ? workflowOutput(ctx.mock.url, app, valid)
-      : imageOutput(ctx.mock.url, app, valid, ctx.mock.options.syncRunMs);
+      ? workflowOutput(ctx.mock.publicUrl, app, valid)
+      : imageOutput(ctx.mock.publicUrl, app, valid, ctx.mock.options.syncRunMs);
   sendJson(ctx, 200, output, billableHeader(ctx, app, valid.numImages, "run"));
 }
 
@@ -91,10 +93,10 @@ async function imageStream(ctx: Ctx, app: AppPath, input: ImageInput): Promise<v
   startSse(ctx, billableHeader(ctx, app, input.numImages, "stream"));
   for (let step = 1; step <= STREAM_PARTIALS; step++) {
     if (step > 1) await sseWait(ctx, interval);
-    sseEvent(ctx, imageOutput(ctx.mock.url, app, input, interval * step, { step, steps }));
+    sseEvent(ctx, imageOutput(ctx.mock.publicUrl, app, input, interval * step, { step, steps }));
   }
   await sseWait(ctx, interval);
-  sseEvent(ctx, imageOutput(ctx.mock.url, app, input, runMs));
+  sseEvent(ctx, imageOutput(ctx.mock.publicUrl, app, input, runMs));
   ctx.res.end();
 }
 
@@ -128,16 +130,16 @@ async function workflowStream(ctx: Ctx, app: AppPath, raw: unknown): Promise<voi
     }
     const output =
       index === 0
-        ? imageOutput(ctx.mock.url, app, valid, interval)
+        ? imageOutput(ctx.mock.publicUrl, app, valid, interval)
         : {
-            image: workflowOutput(ctx.mock.url, app, valid).images[0],
+            image: workflowOutput(ctx.mock.publicUrl, app, valid).images[0],
             timings: { inference: interval / 1000 },
           };
     sseEvent(ctx, { type: "completion", node_id: node.node_id, app_id: node.app_id, output });
   }
   await sseWait(ctx, interval);
   if (Array.isArray(valid)) return void ctx.res.end();
-  sseEvent(ctx, { type: "output", output: workflowOutput(ctx.mock.url, app, valid) });
+  sseEvent(ctx, { type: "output", output: workflowOutput(ctx.mock.publicUrl, app, valid) });
   ctx.res.end();
 }
 

@@ -2,6 +2,7 @@
 import { useRef, useState } from "react";
 import { describeError, type ReadableError } from "../../lib/errors";
 import { fal, firstImage } from "../../lib/fal";
+import { refreshUsage } from "../../lib/usage";
 import { Badge, Card, ErrorBox, ImageSlot } from "./ui";
 
 type Phase = "idle" | "submitting" | "IN_QUEUE" | "IN_PROGRESS" | "COMPLETED" | "CANCELLED" | "FAILED";
@@ -31,7 +32,8 @@ export function QueueCard(props: { app: string }) {
         input: { prompt, image_size: "square", num_images: 1 },
         logs: true,
         mode: "polling",
-        pollInterval: 300,
+        // Each poll is a call, and a line in the server's access log: once a second keeps the terminal readable.
+        pollInterval: 1000,
         onEnqueue: (id) => setRequestId(id),
         onQueueUpdate: (update) => {
           setPhase(update.status);
@@ -54,6 +56,7 @@ export function QueueCard(props: { app: string }) {
       }
     } finally {
       setRequestId(null);
+      refreshUsage();
     }
   }
 
@@ -77,7 +80,9 @@ export function QueueCard(props: { app: string }) {
       ? `IN_QUEUE · position ${position}`
       : phase === "idle"
         ? "ready"
-        : phase;
+        : phase === "FAILED" && error
+          ? error.badge
+          : phase;
 
   return (
     <Card title="Text to image, queued" path={`fal.subscribe("${props.app}")`} testId="queue-card">

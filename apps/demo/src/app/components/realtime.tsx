@@ -31,13 +31,14 @@ const EMPTY: Pane = { frames: 0, image: null, state: "idle", error: null };
 function RealtimePane(props: { name: string; path: string; pane: Pane; id: string; note?: string }) {
   const { pane } = props;
   const tone = pane.error ? "bad" : pane.state === "open" ? "ok" : pane.state === "idle" ? "idle" : "busy";
+  const label = pane.error ? pane.error.badge : pane.state;
   return (
     <div className="pane">
       <h3>{props.name}</h3>
       <code className="path">{props.path}</code>
       <div className="status-line">
         <Badge tone={tone} testId={`rt-${props.id}-state`}>
-          {pane.state}
+          {label}
         </Badge>
         <span className="muted">
           frames: <span data-testid={`rt-${props.id}-frames`}>{pane.frames}</span>
@@ -51,8 +52,8 @@ function RealtimePane(props: { name: string; path: string; pane: Pane; id: strin
 }
 
 /** A drawing canvas sent frame by frame through the tunnel (`connectRealtime`) and the direct-token path. */
-export function RealtimeCard(props: { app: string; mockWsUrl: string | null }) {
-  const { app, mockWsUrl } = props;
+export function RealtimeCard(props: { app: string; mock: boolean }) {
+  const { app, mock } = props;
   const canvasRef = useRef<HTMLCanvasElement>(null);
   const tunnelRef = useRef<RealtimeConnection<RealtimeInput> | null>(null);
   const directRef = useRef<{ send(input: RealtimeInput): void; close(): void } | null>(null);
@@ -76,7 +77,7 @@ export function RealtimeCard(props: { app: string; mockWsUrl: string | null }) {
     ctx.quadraticCurveTo(128, 40, 226, 200);
     ctx.stroke();
 
-    if (mockWsUrl) installMockFalShim(mockWsUrl);
+    if (mock) installMockFalShim();
     // The official client exposes no connection state: a result is the sign the direct path is open.
     const onResult = (set: typeof setTunnel, state?: string) => (output: unknown) =>
       set((p) => ({
@@ -103,7 +104,7 @@ export function RealtimeCard(props: { app: string; mockWsUrl: string | null }) {
       tunnelRef.current?.close();
       conn.close();
     };
-  }, [app, mockWsUrl]);
+  }, [app, mock]);
 
   function frame(): RealtimeInput {
     seq.current += 1;
@@ -131,9 +132,10 @@ export function RealtimeCard(props: { app: string; mockWsUrl: string | null }) {
         return (await response.json()) as string;
       },
       reconnect: false,
-      onResult: () => setExpired({ title: "Unexpected", detail: "An expired token was accepted." }),
+      onResult: () =>
+        setExpired({ title: "Unexpected", detail: "An expired token was accepted.", badge: "accepted" }),
       onError: (error) => {
-        setExpired({ title: "Expired token refused by the tunnel", detail: describeError(error).detail });
+        setExpired({ ...describeError(error), title: "Expired token refused by the tunnel" });
         conn.close();
       },
     });
@@ -163,7 +165,10 @@ export function RealtimeCard(props: { app: string; mockWsUrl: string | null }) {
 
   return (
     <Card title="Realtime canvas" path={`${app} over WebSocket`} testId="realtime-card">
-      <p className="muted">Draw on the canvas: each stroke is sent as a frame, through both paths.</p>
+      <p className="muted">
+        A realtime app can be reached two ways; the canvas is sent down both, so you can compare. Draw a
+        stroke to send one frame each way, or use the buttons.
+      </p>
       <div className="row">
         <input
           value={prompt}
@@ -171,15 +176,42 @@ export function RealtimeCard(props: { app: string; mockWsUrl: string | null }) {
           aria-label="Realtime prompt"
           data-testid="rt-prompt"
         />
-        <button type="button" onClick={sendTunnel} data-testid="rt-send-tunnel">
-          Send via tunnel
-        </button>
-        <button type="button" onClick={sendDirect} data-testid="rt-send-direct">
-          Send direct
-        </button>
         <button type="button" className="secondary" onClick={tryExpiredToken} data-testid="rt-expired">
           Try an expired token
         </button>
+      </div>
+      <div className="paths" data-testid="rt-paths">
+        <div className="path-choice">
+          <button
+            type="button"
+            onClick={sendTunnel}
+            data-testid="rt-send-tunnel"
+            title="One frame through falgate's WebSocket tunnel"
+          >
+            Send via falgate&apos;s tunnel
+          </button>
+          <p>
+            The browser opens a WebSocket to <strong>this server</strong> (
+            <code>/api/fal/proxy/…/realtime</code>) with a single-use falgate token. falgate holds the key and
+            relays every frame to fal, so the session counts against your limits and falgate can end it. The
+            browser never talks to fal.
+          </p>
+        </div>
+        <div className="path-choice">
+          <button
+            type="button"
+            onClick={sendDirect}
+            data-testid="rt-send-direct"
+            title="One frame straight to fal with a short-lived fal token"
+          >
+            Send direct to fal
+          </button>
+          <p>
+            falgate only mints a <strong>short-lived fal token</strong> for this one app (after the same
+            sign-in and policy checks); the browser then connects to <code>wss://fal.run</code> itself. Frames
+            skip falgate: less latency, but falgate cannot see or stop them.
+          </p>
+        </div>
       </div>
       <div className="realtime">
         <div className="pane">
@@ -194,22 +226,16 @@ export function RealtimeCard(props: { app: string; mockWsUrl: string | null }) {
             onPointerUp={(e) => pointer(e, "up")}
           />
         </div>
-        <RealtimePane
-          name="Tunnel"
-          id="tunnel"
-          path="connectRealtime → falgate → fal"
-          pane={tunnel}
-          note="The browser opens /api/fal/proxy/…/realtime with a single-use falgate token; falgate holds the key."
-        />
+        <RealtimePane name="Tunnel" id="tunnel" path="connectRealtime → falgate → fal" pane={tunnel} />
         <RealtimePane
           name="Direct"
           id="direct"
           path="fal.realtime.connect + tokenProvider"
           pane={direct}
           note={
-            mockWsUrl
-              ? "Mock mode: the official client hard-codes wss://fal.run, so a dev-only shim points it at the local mock."
-              : "A short-lived fal token minted through falgate; the browser connects to wss://fal.run itself."
+            mock
+              ? "Mock mode: the official client hard-codes wss://fal.run, so a dev-only shim sends it to the local mock (through this server)."
+              : undefined
           }
         />
       </div>

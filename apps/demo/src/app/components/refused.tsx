@@ -16,7 +16,11 @@ export function RefusedCard() {
     setError(null);
     try {
       await fal.run(UNLISTED, { input: { prompt: "anything" } });
-      setError({ title: "Unexpected", detail: "The call went through: the allowlist is not in force." });
+      setError({
+        title: "Unexpected",
+        detail: "The call went through: the allowlist is not in force.",
+        badge: "accepted",
+      });
     } catch (err) {
       setError(describeError(err));
     } finally {

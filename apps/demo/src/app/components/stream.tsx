@@ -2,6 +2,7 @@
 import { useState } from "react";
 import { describeError, type ReadableError } from "../../lib/errors";
 import { fal, firstImage } from "../../lib/fal";
+import { refreshUsage } from "../../lib/usage";
 import { Badge, Card, ErrorBox, ImageSlot } from "./ui";
 
 /** A streaming call: `fal.stream` partial outputs (progressive previews) arrive as they are made. */
@@ -21,23 +22,28 @@ export function StreamCard(props: { app: string }) {
     setError(null);
     try {
       const stream = await fal.stream(props.app, { input: { prompt, image_size: "square" } });
+      // The stream's outcome, observed at once: a refused stream (signed out, a limit) rejects it before the loop
+      // below ends, and nothing may be left unobserved in between (an uncaught rejection in the page).
+      const finished = stream.done();
+      finished.catch(() => undefined);
       for await (const partial of stream) {
         setPartials((n) => n + 1);
         const url = firstImage(partial);
         if (url) setImage(url);
       }
-      const final = await stream.done();
+      const final = await finished;
       setImage(firstImage(final) ?? null);
       setDone(true);
     } catch (err) {
       setError(describeError(err));
     } finally {
       setRunning(false);
+      refreshUsage();
     }
   }
 
   const events = `${partials} ${partials === 1 ? "event" : "events"}`;
-  const label = done ? `done · ${events}` : running ? `streaming · ${events}` : "ready";
+  const label = error ? error.badge : done ? `done · ${events}` : running ? `streaming · ${events}` : "ready";
   return (
     <Card title="Streaming partial results" path={`fal.stream("${props.app}")`} testId="stream-card">
       <div className="row">
@@ -52,7 +58,7 @@ export function StreamCard(props: { app: string }) {
         </button>
       </div>
       <div className="status-line">
-        <Badge tone={done ? "ok" : running ? "busy" : error ? "bad" : "idle"} testId="stream-status">
+        <Badge tone={error ? "bad" : done ? "ok" : running ? "busy" : "idle"} testId="stream-status">
           {label}
         </Badge>
         <span className="muted">each event is a sharper preview</span>

@@ -21,6 +21,7 @@ export function ErrorBox(props: { error: ReadableError | null; testId: string })
     <div className="error" role="alert" data-testid={props.testId}>
       <strong>{props.error.title}</strong>
       <span>{props.error.detail}</span>
+      {props.error.retry ? <span className="retry">{props.error.retry}</span> : null}
     </div>
   );
 }

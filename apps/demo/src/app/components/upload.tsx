@@ -2,6 +2,7 @@
 import { useState } from "react";
 import { describeError, type ReadableError } from "../../lib/errors";
 import { fal, firstImage } from "../../lib/fal";
+import { refreshUsage } from "../../lib/usage";
 import { Badge, Card, ErrorBox, ImageSlot } from "./ui";
 
 /** Draws a small sample picture, so the upload path works without picking a file. */
@@ -49,6 +50,8 @@ export function UploadCard(props: { app: string }) {
     } catch (err) {
       setError(describeError(err));
       setPhase("failed");
+    } finally {
+      refreshUsage();
     }
   }
 
@@ -83,7 +86,7 @@ export function UploadCard(props: { app: string }) {
           tone={phase === "done" ? "ok" : phase === "failed" ? "bad" : busy ? "busy" : "idle"}
           testId="upload-status"
         >
-          {phase}
+          {phase === "failed" && error ? error.badge : phase}
         </Badge>
       </div>
       <div className="split">
