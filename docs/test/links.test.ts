@@ -14,7 +14,9 @@ describe("docs links", () => {
 
   it("docs/README.md links every page of docs/", () => {
     const index = readFileSync(join(ROOT, "docs/README.md"), "utf8");
-    const linked = new Set([...index.matchAll(/\]\(([^)#\s]+\.md)(?:#[^)]*)?\)/g)].map((m) => `docs/${m[1]}`));
+    const linked = new Set(
+      [...index.matchAll(/\]\(([^)#\s]+\.md)(?:#[^)]*)?\)/g)].map((m) => `docs/${m[1]}`),
+    );
     const pages = markdownFiles().filter(
       (page) => page.startsWith("docs/") && page !== "docs/README.md" && !page.startsWith("docs/test/"),
     );
@@ -29,10 +31,14 @@ describe("docs/configuration.md", () => {
     const options = source.statements.find(
       (s): s is ts.InterfaceDeclaration => ts.isInterfaceDeclaration(s) && s.name.text === "FalgateOptions",
     );
-    const fields = options?.members.flatMap((m) => (m.name && ts.isIdentifier(m.name) ? [m.name.text] : [])) ?? [];
+    const fields =
+      options?.members.flatMap((m) => (m.name && ts.isIdentifier(m.name) ? [m.name.text] : [])) ?? [];
     expect(fields.length).toBeGreaterThan(20);
     const text = readFileSync(join(ROOT, "docs/configuration.md"), "utf8");
-    const summary = text.slice(text.indexOf("## Summary"), text.indexOf("\n## ", text.indexOf("## Summary") + 1));
+    const summary = text.slice(
+      text.indexOf("## Summary"),
+      text.indexOf("\n## ", text.indexOf("## Summary") + 1),
+    );
     const rows = new Set([...summary.matchAll(/^\| \[`(\w+)[.`]/gm)].map((m) => m[1]));
     expect(fields.filter((field) => !rows.has(field))).toEqual([]);
   });
