@@ -1,13 +1,29 @@
 // Finds the code blocks of the docs and READMEs and typechecks them the way a reader would use them.
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import ts from "typescript";
 
 /** The repository root (this file is `docs/test/snippets.ts`). */
 export const ROOT = resolve(import.meta.dirname, "../..");
 
-/** What a block is checked against. */
-export type Profile = "node" | "next" | "workers";
+/**
+ * What a block is checked against: a Node program, a Next.js app, a Cloudflare Worker, a SvelteKit or Astro app, a
+ * Vite-built server app (Nuxt/Nitro/h3, React Router), a Bun or a Deno program.
+ */
+export type Profile = "node" | "next" | "workers" | "sveltekit" | "astro" | "bundler" | "bun" | "deno";
+
+const PROFILES: readonly Profile[] = [
+  "node",
+  "next",
+  "workers",
+  "sveltekit",
+  "astro",
+  "bundler",
+  "bun",
+  "deno",
+];
 
 /** One fenced code block. */
 export interface Block {
@@ -64,9 +80,8 @@ export function markdownFiles(): string[] {
 
 /**
  * The TypeScript and JavaScript blocks of a Markdown file. The fence's info string is the language, then optional
- * words: `no-check` (opt out), `file=path` (name the file), `workers`/`next`/`node` (force a profile; otherwise a
- * block importing `@falgate/cloudflare` is checked as Workers code, one importing `next` or `@falgate/next` as a
- * Next.js app, everything else as Node).
+ * words: `no-check` (opt out), `file=path` (name the file), a profile name (force it; otherwise the profile follows
+ * from what the block uses, see {@link detectProfile}).
  */
 export function blocksOf(page: string, text: string): Block[] {
   const blocks: Block[] = [];
@@ -86,7 +101,7 @@ export function blocksOf(page: string, text: string): Block[] {
       const words = rest.trim().split(/\s+/).filter(Boolean);
       const code = body.join("\n");
       const file = words.find((w) => w.startsWith("file="))?.slice(5) ?? null;
-      const forced = words.find((w): w is Profile => w === "node" || w === "next" || w === "workers");
+      const forced = words.find((w): w is Profile => (PROFILES as readonly string[]).includes(w));
       blocks.push({
         page,
         line: i + 1,
@@ -102,9 +117,28 @@ export function blocksOf(page: string, text: string): Block[] {
   return blocks;
 }
 
+/** What a block imports: `from "x"`, `import "x"`, `import("x")` (type imports in JSDoc included). */
+function importsOf(code: string): string[] {
+  return [...code.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)["']([^"']+)["']/g)].map((match) => match[1]!);
+}
+
+/**
+ * The profile of a block, from what it uses: `Bun.`/`Deno.` globals are Bun and Deno programs; `@falgate/cloudflare`
+ * is Workers code; `next`, `@falgate/next` a Next.js app; `@falgate/sveltekit`, `@sveltejs/kit` and `$lib`/`$app`/`$env`
+ * a SvelteKit app; `@falgate/astro`, `astro`, `astro:*` and `@astrojs/*` an Astro app; `@falgate/h3`, `h3`,
+ * `@falgate/react-router` and `react-router` a Vite-built server app; everything else Node.
+ */
 function detectProfile(code: string): Profile {
-  if (/from\s+["']@falgate\/cloudflare["']/.test(code)) return "workers";
-  if (/from\s+["'](next|next\/[\w/.-]+|@falgate\/next(\/pages)?)["']/.test(code)) return "next";
+  if (/\bBun\.\w/.test(code)) return "bun";
+  if (/\bDeno\.\w/.test(code)) return "deno";
+  const imports = importsOf(code);
+  const uses = (pattern: RegExp) => imports.some((specifier) => pattern.test(specifier));
+  if (uses(/^@falgate\/cloudflare$/)) return "workers";
+  if (uses(/^(next(\/.+)?|@falgate\/next(\/pages)?)$/)) return "next";
+  if (uses(/^(@falgate\/sveltekit|@sveltejs\/kit(\/.+)?|\$(lib|app|env)(\/.+)?)$/)) return "sveltekit";
+  if (uses(/^(@falgate\/astro|astro(\/.+)?|astro:.+|@astrojs\/.+)$/)) return "astro";
+  if (uses(/^(@falgate\/h3(\/node)?|h3|@falgate\/react-router|react-router|@react-router\/.+)$/))
+    return "bundler";
   return "node";
 }
 
@@ -153,7 +187,72 @@ function optionsFor(profile: Profile, dir: string): ts.CompilerOptions {
         lib: ["lib.es2022.d.ts"],
         types: ["@cloudflare/workers-types"],
       };
+    case "sveltekit":
+      // What `sv create` writes (through .svelte-kit/tsconfig.json): bundler resolution and the `$lib` alias.
+      return { ...VITE, baseUrl: dir, paths: { $lib: ["./src/lib"], "$lib/*": ["./src/lib/*"] } };
+    case "astro":
+      // What `astro/tsconfigs/base` sets, with `astro/client` for the `astro:*` modules and `App.Locals`.
+      return { ...VITE, types: ["node", "astro/client"] };
+    case "bundler":
+      // Nuxt/Nitro, React Router: Vite-built server code with bundler resolution.
+      return VITE;
+    case "bun":
+      // What `bun init` writes: Bun's own types (Node's included), no DOM.
+      return {
+        ...BASE,
+        module: ts.ModuleKind.Preserve,
+        moduleResolution: ts.ModuleResolutionKind.Bundler,
+        lib: ["lib.esnext.d.ts"],
+        types: ["bun"],
+      };
+    case "deno":
+      // Deno's own declarations (`deno types`, added to the program), no DOM and no Node.
+      return {
+        ...BASE,
+        module: ts.ModuleKind.ESNext,
+        moduleResolution: ts.ModuleResolutionKind.Bundler,
+        lib: ["lib.esnext.d.ts"],
+        types: [],
+      };
   }
+}
+
+/** Vite-based frameworks: bundler resolution, DOM and Node types. */
+const VITE: ts.CompilerOptions = {
+  ...BASE,
+  module: ts.ModuleKind.ESNext,
+  moduleResolution: ts.ModuleResolutionKind.Bundler,
+  lib: ["lib.esnext.d.ts", "lib.dom.d.ts", "lib.dom.iterable.d.ts"],
+  types: ["node"],
+};
+
+/**
+ * Modules a framework's build writes that snippets import (a custom server next to the build output), declared as
+ * the framework's own types describe them. Written into every page's project; compiled only when imported.
+ */
+const BUILD_OUTPUTS: Readonly<Record<string, string>> = {
+  // SvelteKit with adapter-node: `build/handler.js`, a Node request handler (middleware-shaped).
+  "build/handler.d.ts": [
+    'import type { IncomingMessage, ServerResponse } from "node:http";',
+    "export declare function handler(req: IncomingMessage, res: ServerResponse, next?: () => void): void;",
+  ].join("\n"),
+  // Astro with @astrojs/node: `dist/server/entry.mjs`, whose `handler` is `createExports(...).handler`.
+  "dist/server/entry.d.mts": [
+    'import type { createExports } from "@astrojs/node/server.js";',
+    'export declare const handler: ReturnType<typeof createExports>["handler"];',
+  ].join("\n"),
+};
+
+let denoTypes: string | undefined;
+
+/** Deno's declarations, from the `deno` binary of the npm package (`deno types`), minus its own `deno.*` libs. */
+function denoDeclarations(): string {
+  if (denoTypes === undefined) {
+    const bin = createRequire(import.meta.url).resolve("deno/bin.cjs");
+    const text = execFileSync(process.execPath, [bin, "types"], { encoding: "utf8", maxBuffer: 64 << 20 });
+    denoTypes = text.replace(/^\/\/\/ <reference lib="deno\.[^"]*" \/>$/gm, "");
+  }
+  return denoTypes;
 }
 
 /** Library files are the same for every program: parse them once. */
@@ -186,6 +285,14 @@ export function checkBlocks(blocks: readonly Block[], workDir: string): Problem[
   rmSync(workDir, { recursive: true, force: true });
   mkdirSync(workDir, { recursive: true });
   writeFileSync(join(workDir, "package.json"), '{ "type": "module" }\n');
+  const pages = new Set(blocks.filter((block) => !block.skip).map((block) => block.page));
+  for (const page of pages) {
+    for (const [name, text] of Object.entries(BUILD_OUTPUTS)) {
+      const path = join(workDir, slug(page), name);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, `${text}\n`);
+    }
+  }
   const byFile = new Map<string, Block>();
   const groups = new Map<string, { profile: Profile; dir: string; files: string[] }>();
   for (const block of blocks) {
@@ -205,7 +312,13 @@ export function checkBlocks(blocks: readonly Block[], workDir: string): Problem[
   const problems: Problem[] = [];
   for (const { profile, dir, files } of groups.values()) {
     const options = optionsFor(profile, dir);
-    const program = ts.createProgram({ rootNames: files, options, host: hostFor(options, dir) });
+    const roots = [...files];
+    if (profile === "deno") {
+      const declarations = join(dir, "deno.d.ts");
+      writeFileSync(declarations, denoDeclarations());
+      roots.push(declarations);
+    }
+    const program = ts.createProgram({ rootNames: roots, options, host: hostFor(options, dir) });
     for (const diagnostic of ts.getPreEmitDiagnostics(program)) {
       const text = ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n");
       const block = diagnostic.file ? byFile.get(diagnostic.file.fileName) : undefined;
