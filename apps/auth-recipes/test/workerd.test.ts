@@ -139,17 +139,20 @@ describe("bearerJwt in workerd", () => {
     expect((await run("/hs/api/fal/proxy", { authorization: `Bearer ${forged}` })).status).toBe(401);
   });
 
-  test("a key set that never answers is an outage: 500 within the timeout, then fast during the cooldown", async () => {
+  test("a key set that never answers is an outage: 503 within the timeout, then fast during the cooldown", async () => {
     const token = `Bearer ${await sign(keys[0]!)}`;
     let started = Date.now();
     const res = await run("/down/api/fal/proxy", { authorization: token });
     expect(Date.now() - started).toBeLessThan(3_000);
-    expect(res.status).toBe(500);
+    expect(res.status).toBe(503);
     expect(res.json()).toMatchObject({
-      error: { code: "internal_error", message: expect.stringMatching(/signing keys could not be fetched/) },
+      error: {
+        code: "auth_unavailable",
+        message: expect.stringMatching(/signing keys could not be fetched/),
+      },
     });
     started = Date.now();
-    expect((await run("/down/api/fal/proxy", { authorization: token })).status).toBe(500);
+    expect((await run("/down/api/fal/proxy", { authorization: token })).status).toBe(503);
     expect(Date.now() - started).toBeLessThan(400);
     // An unknown key id inside the cooldown after a good fetch is the token's problem, not a refetch.
     const stranger = await key("RS256", "stranger");

@@ -49,7 +49,8 @@ export function createFalgateHandler(
 ): FalgateAPIRoutes {
   const instance = toFalgate(falgate);
   const env = (globalThis as { process?: { env?: FalgateEnv } }).process?.env;
-  const route: APIRoute = (context) => instance.handle(context.request, { env, context: { context } });
+  const route: APIRoute = (context) =>
+    instance.handle(context.request, { env, context: { context }, ip: clientAddress(context) });
   return {
     ALL: route,
     GET: route,
@@ -62,3 +63,13 @@ export function createFalgateHandler(
   };
 }
 export { checkOriginExceptFalgate } from "./origin.js";
+
+/** The client's address as the adapter saw it (the limits count anonymous callers by it); `null` where it has none. */
+function clientAddress(context: APIContext): string | null {
+  try {
+    return context.clientAddress;
+  } catch {
+    // Astro throws where the adapter cannot tell (prerendered pages, some hosts).
+    return null;
+  }
+}

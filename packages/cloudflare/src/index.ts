@@ -93,6 +93,8 @@ export function createFalgateHandler<E extends object = FalgateEnv>(
         instance.handle(request, {
           env: bindings,
           context: { bindings, ctx },
+          // Set by Cloudflare's edge (a client cannot): the address the limits count anonymous callers by.
+          ip: request.headers.get("cf-connecting-ip"),
           ...(ctx ? { waitUntil: ctx.waitUntil.bind(ctx) } : {}),
         })
       );

@@ -36,6 +36,11 @@ export interface DurableObjectStoreOptions {
    * @default "falgate"
    */
   name?: string;
+  /**
+   * How long one store call may take before it rejects (the limits then apply `onStoreError`; a single-use token
+   * check or a tunnel slot is refused). @default 2000
+   */
+  timeoutMs?: number;
 }
 
 /** Expired entries are swept this often while the object holds any. */
@@ -146,7 +151,8 @@ export class FalgateStore {
  * @example
  * export { FalgateStore } from "@falgate/cloudflare";
  * export default createFalgateHandler<Env>((env) => ({
- *   limits: { rate: "60/min", store: createDurableObjectStore(env.FALGATE_STORE) },
+ *   store: createDurableObjectStore(env.FALGATE_STORE),
+ *   limits: { rate: "60/min" },
  * }));
  */
 export function createDurableObjectStore(
@@ -162,8 +168,12 @@ export function createDurableObjectStore(
   if (typeof name !== "string" || name === "") {
     throw new TypeError("falgate: createDurableObjectStore option `name` must be a non-empty string");
   }
+  const timeoutMs = options.timeoutMs ?? 2000;
+  if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new TypeError("falgate: createDurableObjectStore option `timeoutMs` must be a positive number");
+  }
   let id: unknown;
-  const call = async <O extends StoreOp>(op: O): Promise<StoreOpResults[O["op"]]> => {
+  const request = async <O extends StoreOp>(op: O): Promise<StoreOpResults[O["op"]]> => {
     id ??= namespace.idFromName(name);
     const response = await namespace.get(id as never).fetch(ENDPOINT, {
       method: "POST",
@@ -172,6 +182,25 @@ export function createDurableObjectStore(
     });
     if (!response.ok) throw new Error(`falgate: the store object answered ${response.status}`);
     return ((await response.json()) as { result: StoreOpResults[O["op"]] }).result;
+  };
+  // A timer, not an AbortSignal: the call is not cancelled, only no longer waited for (like the Redis store).
+  const call = <O extends StoreOp>(op: O): Promise<StoreOpResults[O["op"]]> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timedOut = false;
+    const pending = request(op);
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        reject(new Error(`falgate: the store object did not answer within ${timeoutMs} ms`));
+      }, timeoutMs);
+    });
+    if (op.op === "acquire") {
+      // A slot taken after we stopped waiting would be held for nothing until its deadline: give it back.
+      pending
+        .then((taken) => (timedOut && taken ? request({ op: "release", key: op.key, id: op.id }) : undefined))
+        .catch(() => undefined);
+    }
+    return Promise.race([pending, late]).finally(() => clearTimeout(timer));
   };
   return {
     addOnce: (key, ttlMs) => call({ op: "addOnce", key, ttlMs }),

@@ -20,6 +20,7 @@ export type FalgateErrorCode =
   | "concurrency_limited"
   | "budget_exhausted"
   | "limits_unavailable"
+  | "auth_unavailable"
   | "missing_credentials"
   | "upstream_unreachable"
   | "upstream_error"
@@ -51,6 +52,7 @@ export const STATUS_BY_CODE: Readonly<Record<FalgateErrorCode, number>> = Object
   upstream_unreachable: 502,
   upstream_error: 502,
   limits_unavailable: 503,
+  auth_unavailable: 503,
   upstream_timeout: 504,
 });
 

@@ -42,6 +42,12 @@ export interface Falgate<C extends object = object> {
    * limits are configured). `principal` is the `authorize` hook's id, or `clientKey(ip)` for anonymous callers.
    */
   usage(principal: string): Promise<Usage>;
+  /**
+   * Frees the concurrency slot a queue job holds, when the app learns of its end another way (a fal webhook):
+   * otherwise it is freed when falgate sees the job's COMPLETED status, result or cancel, or after
+   * `limits.queueTimeout`. Never rejects; does nothing without limits.
+   */
+  endJob(principal: string, requestId: string): Promise<void>;
   /** @internal The binding interface; read it with `bindingOf()` from `@falgate/core/binding`. */
   readonly [BINDING]: FalgateBinding<C>;
 }
@@ -79,6 +85,7 @@ export function createFalgate<C extends object = object>(options: FalgateOptions
     },
     handle,
     observe: (observer) => settings.events.add(observer),
+    endJob: (principal, requestId) => settings.limiter?.endJob(principal, requestId) ?? Promise.resolve(),
     usage: (principal) =>
       settings.limiter?.usage(principal) ??
       Promise.resolve({ principal, rate: null, concurrency: null, budget: null }),

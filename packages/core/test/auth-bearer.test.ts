@@ -346,7 +346,7 @@ describe("bearerJwt verification", () => {
 });
 
 describe("bearerJwt when the key set is unreachable", () => {
-  test("a hanging key set answers 500 internal_error within the timeout, then fails fast during the cooldown", async () => {
+  test("a hanging key set answers 503 auth_unavailable within the timeout, then fails fast during the cooldown", async () => {
     idp.mode = "hang";
     const logger = silent();
     const hook = bearerJwt(base({ jwksTimeout: 300, logger }));
@@ -357,8 +357,9 @@ describe("bearerJwt when the key set is unreachable", () => {
     const [error] = await Promise.all([1, 2, 3].map(() => refusal(hook(call(bearer(token))))));
     expect(performance.now() - started).toBeLessThan(2_000);
     expect(idp.hits - before).toBe(1);
-    expect(error!.status).toBe(500);
-    expect(error!.code).toBe("internal_error");
+    expect(error!.status).toBe(503);
+    expect(error!.code).toBe("auth_unavailable");
+    expect(error!.headers["retry-after"]).toBe("5");
     expect(error!.message).toMatch(/signing keys could not be fetched/);
     expect(logger.warn).toHaveBeenCalledTimes(1);
     expect(logger.warn.mock.calls[0]![1]).toMatchObject({
@@ -368,7 +369,7 @@ describe("bearerJwt when the key set is unreachable", () => {
 
     const hits = idp.hits;
     started = performance.now();
-    expect((await refusal(hook(call(bearer(token))))).status).toBe(500);
+    expect((await refusal(hook(call(bearer(token))))).status).toBe(503);
     expect(performance.now() - started).toBeLessThan(100);
     expect(idp.hits).toBe(hits);
   });

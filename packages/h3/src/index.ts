@@ -9,6 +9,7 @@ import {
   defineEventHandler,
   type EventHandler,
   type EventHandlerRequest,
+  getRequestIP,
   getRequestURL,
   getRequestWebStream,
   type H3Event,
@@ -53,6 +54,8 @@ export function createFalgateHandler(
     return instance.handle(webRequest(event), {
       env: platformEnv(event),
       context: { event },
+      // The socket's address (never a forwarded header: `trustProxy` decides about those).
+      ip: getRequestIP(event) ?? null,
       ...(typeof waitUntil === "function" ? { waitUntil: waitUntil.bind(event) } : {}),
     });
   });

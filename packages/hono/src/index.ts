@@ -52,6 +52,7 @@ export function createFalgateHandler(
     return instance.handle(await rawRequest(c), {
       env: platformEnv(c.env),
       context: { c },
+      ip: clientAddress(c, ctx !== undefined),
       ...(ctx ? { waitUntil: ctx.waitUntil.bind(ctx) } : {}),
     });
   };
@@ -73,6 +74,16 @@ export function platformEnv(env: unknown): FalgateEnv {
     layered.set(env, both);
   }
   return both;
+}
+
+/**
+ * The client's address: on Workers (an execution context exists) Cloudflare's `cf-connecting-ip`, which the edge sets
+ * and a client cannot; on `@hono/node-server` the socket's. Elsewhere `null` (`trustProxy` reads `x-forwarded-for`).
+ */
+function clientAddress(c: Context, workers: boolean): string | null {
+  if (workers) return c.req.header("cf-connecting-ip") ?? null;
+  const incoming = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming;
+  return incoming?.socket?.remoteAddress ?? null;
 }
 
 // Hono's getter throws where the runtime gave no context (@hono/node-server, Bun, Deno).

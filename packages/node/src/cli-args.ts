@@ -45,7 +45,8 @@ Options (each also read from the environment variable shown; flags win):
                                  (a local mock, staging)
       --max-body-size <size>     Largest request body: bytes or 10mb,    FALGATE_MAX_BODY_SIZE [32mb]
                                  512kb, 1gb
-      --trust-proxy              Use X-Forwarded-Proto/Host              FALGATE_TRUST_PROXY=1
+      --trust-proxy              Use X-Forwarded-Proto/Host (URL) and    FALGATE_TRUST_PROXY=1
+                                 the last X-Forwarded-For (address)
       --shutdown-timeout <ms>    Grace period for in-flight requests     FALGATE_SHUTDOWN_TIMEOUT [10000]
       --metrics                  Serve Prometheus metrics at GET         FALGATE_METRICS=1    [off]
                                  /metrics on the proxy's port

@@ -203,7 +203,7 @@ async function sha1(text: string): Promise<string | null> {
  * hash tag in the prefix (`limits.keyPrefix: "{falgate}:"`), since an admission touches several keys.
  * @example
  * const store = createRedisStore(new Redis(process.env.REDIS_URL, { enableOfflineQueue: false }));
- * createFalgate({ limits: { rate: "60/min", store } });
+ * createFalgate({ store, limits: { rate: "60/min" } });
  */
 export function createRedisStore(client: RedisEvalClient, options: RedisStoreOptions = {}): Store {
   checkClient(client, "createRedisStore");

@@ -49,14 +49,24 @@ export function createFalgateHandler(
   const instance = toFalgate(falgate);
   const env = (globalThis as { process?: { env?: FalgateEnv } }).process?.env;
   const route: RequestHandler = async (event) => {
+    const platform = { env, context: { event }, ip: clientAddress(event) };
     const closed = socketClosed(event.platform);
-    if (!closed) return instance.handle(event.request, { env, context: { event } });
+    if (!closed) return instance.handle(event.request, platform);
     const request = new Request(event.request, {
       signal: AbortSignal.any([event.request.signal, closed.signal]),
     });
-    return instance.handle(request, { env, context: { event } }).finally(closed.release);
+    return instance.handle(request, platform).finally(closed.release);
   };
   return { GET: route, POST: route, PUT: route, DELETE: route, PATCH: route, HEAD: route, OPTIONS: route };
+}
+
+/** The client's address as the adapter saw it (the limits count anonymous callers by it); `null` where it has none. */
+function clientAddress(event: RequestEvent): string | null {
+  try {
+    return event.getClientAddress();
+  } catch {
+    return null;
+  }
 }
 
 interface NodeSocketLike {

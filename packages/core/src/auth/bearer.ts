@@ -13,7 +13,7 @@ const EMPTY_ENV: FalgateEnv = Object.freeze({});
  * `cookie` you name), verifies the signature against the provider's key set (`jwksUrl`, `jwks`) or a shared
  * `secret` with pinned `algorithms`, checks `issuer`, `audience`, expiry and the claims you require, and maps the
  * claims to a principal (default: `{ id: claims.sub }`). A missing or bad token answers 401 `unauthenticated`; a key
- * set that cannot be fetched answers 500 `internal_error`. Options are validated here, once (a `TypeError` names a
+ * set that cannot be fetched answers 503 `auth_unavailable`. Options are validated here, once (a `TypeError` names a
  * bad one). Works with every adapter and on every runtime (WebCrypto).
  * @example
  * const falgate = createFalgate({
@@ -69,9 +69,9 @@ async function verifyToken<T extends JwtClaims>(
     if (error instanceof KeySetUnavailable) {
       // Not the caller's fault and not a reason to sign them out: a 5xx the client may retry.
       throw new FalgateError(
-        "internal_error",
+        "auth_unavailable",
         "The identity provider's signing keys could not be fetched, so the token cannot be verified now; retry shortly.",
-        { cause: error },
+        { cause: error, headers: { "retry-after": "5" } },
       );
     }
     if (!(error instanceof errors.JOSEError)) {

@@ -121,7 +121,7 @@ export interface BearerJwtHook<T extends JwtClaims = JwtClaims> {
   (request: Request, ctx?: Partial<HookContext>): Promise<PrincipalResult>;
   /**
    * Verifies one compact JWT as the hook does (`env` for a `secret` read from the env) and resolves its claims;
-   * rejects with a `FalgateError` (`unauthenticated`, or `internal_error` when the key set is unreachable).
+   * rejects with a `FalgateError` (`unauthenticated`, or `auth_unavailable` when the key set is unreachable).
    */
   verify(token: string, env?: FalgateEnv): Promise<T>;
 }

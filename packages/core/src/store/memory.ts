@@ -16,7 +16,7 @@ export interface MemoryStoreOptions {
  * overlaps the sliding one), so a burst of `limit` calls is allowed at once and the rate then smooths out.
  * Memory stays bounded: expired entries are swept as new keys come in, and past `maxKeys` the oldest key goes.
  * @example
- * const falgate = createFalgate({ limits: { rate: "60/min", store: createMemoryStore() } });
+ * const falgate = createFalgate({ store: createMemoryStore(), limits: { rate: "60/min" } });
  */
 export function createMemoryStore(options: MemoryStoreOptions = {}): Store {
   const now = options.now ?? Date.now;
