@@ -377,11 +377,11 @@ describe("bearerJwt when the key set is unreachable", () => {
   test.each([
     ["error", /Expected 200 OK/],
     ["not-json", /JSON/],
-  ] as const)("a key set answering %s is an outage (500), logged with the reason", async (mode, reason) => {
+  ] as const)("a key set answering %s is an outage (503 auth_unavailable), logged with the reason", async (mode, reason) => {
     idp.mode = mode;
     const logger = silent();
     const hook = bearerJwt(base({ logger }));
-    expect((await refusal(hook(call(bearer(await idp.sign(claims())))))).status).toBe(500);
+    expect((await refusal(hook(call(bearer(await idp.sign(claims())))))).status).toBe(503);
     expect(String(logger.warn.mock.calls[0]![1]?.error)).toMatch(reason);
   });
 
@@ -400,7 +400,7 @@ describe("bearerJwt when the key set is unreachable", () => {
     );
     await strict(call(bearer(token)));
     idp.mode = "error";
-    expect((await refusal(strict(call(bearer(token))))).status).toBe(500);
+    expect((await refusal(strict(call(bearer(token))))).status).toBe(503);
   });
 });
 
