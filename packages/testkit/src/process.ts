@@ -35,8 +35,11 @@ export function startChildServer(
     cwd: options.cwd,
     env: options.env,
     stdio: ["ignore", "pipe", "pipe"],
+    // Its own process group, so stopping it also stops what a wrapper script (`node_modules/.bin/bun` is a shell
+    // script that does not `exec`) started under it.
+    detached: true,
   });
-  const reap = () => child.kill("SIGKILL");
+  const reap = () => signalGroup(child, "SIGKILL");
   process.once("exit", reap);
   child.once("exit", () => process.off("exit", reap));
   let output = "";
@@ -75,13 +78,24 @@ export function startChildServer(
 function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    const force = setTimeout(() => child.kill("SIGKILL"), 5_000);
+    const force = setTimeout(() => signalGroup(child, "SIGKILL"), 5_000);
     child.once("exit", () => {
       clearTimeout(force);
+      // The wrapper is gone; whatever it started may still be shutting down.
+      signalGroup(child, "SIGKILL");
       resolve();
     });
-    child.kill("SIGTERM");
+    signalGroup(child, "SIGTERM");
   });
+}
+
+/** Signals the child's whole process group (it was spawned detached, as its leader); falls back to the child alone. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, signal);
+  } catch {
+    child.kill(signal);
+  }
 }
 
 /**
