@@ -279,7 +279,6 @@ async function main() {
     console.log(`check:packed: ok (${seconds(start)})`);
   } finally {
     await stopChildren();
-    // biome-ignore lint/suspicious/noUndeclaredEnvVars: a debugging switch of this script, not an input of a turbo task
     if (process.env.FALGATE_KEEP_PACKED) console.log(`check:packed: kept ${work}`);
     else rmSync(work, { recursive: true, force: true });
   }

@@ -35,9 +35,14 @@ export function publicPackages() {
   return packages.sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** The environment the tools run in: pnpm (from .tools/) and the workspace's bins on PATH, telemetry off. */
+/**
+ * The environment the tools run in: pnpm (from .tools/), the packaging tools (scripts/package.json) and the root's
+ * bins on PATH, telemetry off.
+ */
 export function toolEnv(extra = {}) {
-  const bins = [join(ROOT, ".tools/node_modules/.bin"), join(ROOT, "node_modules/.bin")];
+  const bins = [".tools/node_modules/.bin", "scripts/node_modules/.bin", "node_modules/.bin"].map((dir) =>
+    join(ROOT, dir),
+  );
   return {
     ...process.env,
     PATH: [...bins, process.env.PATH].join(delimiter),
