@@ -78,7 +78,8 @@ async function main() {
     console.log(
       `release: ${dryRun ? "dry run of" : "published"} ${packs.length} packages at ${version} (${seconds(start)})`,
     );
-    if (publish) console.log("release: now tag the release: npx changeset tag && git push --follow-tags");
+    if (publish)
+      console.log("release: now tag the release: npm run changeset -- tag && git push --follow-tags");
   } finally {
     rmSync(destination, { recursive: true, force: true });
   }
