@@ -6,7 +6,12 @@ export default defineConfig({
   resolve: { conditions: ["falgate-source"] },
   ssr: { resolve: { conditions: ["falgate-source"], externalConditions: ["falgate-source"] } },
   test: {
-    include: ["packages/*/test/**/*.test.ts", "apps/*/test/**/*.test.ts", "docs/test/**/*.test.ts"],
+    include: [
+      "packages/*/test/**/*.test.ts",
+      "apps/*/test/**/*.test.ts",
+      "docs/test/**/*.test.ts",
+      "scripts/test/**/*.test.ts",
+    ],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     pool: "forks",

@@ -264,7 +264,16 @@ async function main() {
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((error) => {
-    console.error("falgate demo:", error instanceof Error ? error.message : error);
+    if (error?.code === "EADDRINUSE" || error?.code === "EACCES") {
+      const port = error.port ?? process.env.PORT ?? 3000;
+      const why =
+        error.code === "EADDRINUSE" ? "is already in use (another demo still running?)" : "needs privileges";
+      console.error(
+        `falgate demo: port ${port} ${why}.\nStop it, or pick another port: PORT=3001 npm run demo`,
+      );
+    } else {
+      console.error("falgate demo:", error instanceof Error ? error.message : error);
+    }
     process.exit(1);
   });
 }
