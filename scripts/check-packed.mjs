@@ -36,6 +36,8 @@ function thirdParty() {
   return [
     pin("packages/express", "express"),
     pin("packages/express", "@types/express"),
+    // @falgate/h3 calls h3's own helpers (a peer every Nuxt or Nitro app has), so loading it needs h3.
+    pin("packages/h3", "h3"),
     pin(".", "typescript"),
     pin(".", "@types/node"),
   ];
