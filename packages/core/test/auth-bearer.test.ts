@@ -377,13 +377,16 @@ describe("bearerJwt when the key set is unreachable", () => {
   test.each([
     ["error", /Expected 200 OK/],
     ["not-json", /JSON/],
-  ] as const)("a key set answering %s is an outage (503 auth_unavailable), logged with the reason", async (mode, reason) => {
-    idp.mode = mode;
-    const logger = silent();
-    const hook = bearerJwt(base({ logger }));
-    expect((await refusal(hook(call(bearer(await idp.sign(claims())))))).status).toBe(503);
-    expect(String(logger.warn.mock.calls[0]![1]?.error)).toMatch(reason);
-  });
+  ] as const)(
+    "a key set answering %s is an outage (503 auth_unavailable), logged with the reason",
+    async (mode, reason) => {
+      idp.mode = mode;
+      const logger = silent();
+      const hook = bearerJwt(base({ logger }));
+      expect((await refusal(hook(call(bearer(await idp.sign(claims())))))).status).toBe(503);
+      expect(String(logger.warn.mock.calls[0]![1]?.error)).toMatch(reason);
+    },
+  );
 
   test("the last key set fetched keeps verifying during an outage, for jwksStaleIfError", async () => {
     const logger = silent();
