@@ -58,6 +58,7 @@ const OPS: ReadonlySet<string> = new Set([
   "add",
   "total",
   "admit",
+  "settle",
 ]);
 const ENDPOINT = "https://falgate-store.internal/";
 
@@ -215,5 +216,6 @@ export function createDurableObjectStore(
     add: (key, amount, ttlMs) => call({ op: "add", key, amount, ttlMs }),
     total: (key) => call({ op: "total", key }),
     admit: (plan) => call({ op: "admit", plan }),
+    settle: (plan) => call({ op: "settle", plan }),
   };
 }

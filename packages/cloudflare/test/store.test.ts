@@ -50,6 +50,7 @@ function remoteStore(miniflare: Miniflare): Store {
     "add",
     "total",
     "admit",
+    "settle",
   ] as const;
   return Object.fromEntries(methods.map((m) => [m, call(m)])) as unknown as Store;
 }

@@ -69,6 +69,7 @@ export {
   type AdmitResult,
   createMemoryStore,
   type MemoryStoreOptions,
+  type SettlePlan,
   type Store,
   type WindowState,
 } from "./store/index.js";

@@ -357,6 +357,50 @@ describe("budget", () => {
     expect((await limiter.usage("alice")).budget?.spent).toBe(15);
   });
 
+  test("a call settles in one store call: its slots given back and its spend recorded together", async () => {
+    const store = spyStore(createMemoryStore());
+    const spends: unknown[] = [];
+    const limiter = createLimiter(
+      { rate: "10/min", maxConcurrent: 2, maxConcurrentTotal: 5, budget: "100/day", store },
+      { logger: silent, onSpend: (spend) => spends.push(spend) },
+    )!;
+    const run = await admitRun(limiter);
+    await limiter.settle(run.reservation, answer(200, { "x-fal-billable-units": "3" }));
+    expect(store.calls).toEqual(["admit", "settle"]);
+    expect(spends).toEqual([{ principal: "alice", appId: "fal-ai/flux", amount: 3 }]);
+    const usage = await limiter.usage("alice");
+    expect(usage.concurrency).toEqual({ limit: 2, inFlight: 0 });
+    expect(usage.budget?.spent).toBe(3);
+    expect(await store.slots("falgate:slots-total")).toBe(0);
+    // Nothing billed: the slots alone, still one call, and no spend reported.
+    store.calls.length = 0;
+    const free = await admitRun(limiter);
+    await limiter.settle(free.reservation, answer(500));
+    expect(store.calls).toEqual(["admit", "settle"]);
+    expect(spends).toHaveLength(1);
+  });
+
+  test("a queue result read again is not reported as spend again", async () => {
+    const spends: unknown[] = [];
+    const store = createMemoryStore();
+    const limiter = createLimiter(
+      { maxConcurrent: 1, budget: "100/day", store },
+      { logger: silent, onSpend: (spend) => spends.push(spend) },
+    )!;
+    const s = await admitRun(limiter, "alice", SUBMIT);
+    await limiter.settle(s.reservation, answer(200, { "x-fal-request-id": "j2" }));
+    expect((await limiter.usage("alice")).concurrency?.inFlight).toBe(1);
+    for (let i = 0; i < 2; i++) {
+      const result = await admitRun(limiter, "alice", poll("j2", ""));
+      await limiter.settle(result.reservation, answer(200, { "x-fal-billable-units": "2" }));
+    }
+    expect(spends).toEqual([{ principal: "alice", appId: "fal-ai/kling-video", amount: 2 }]);
+    expect(await limiter.usage("alice")).toMatchObject({
+      concurrency: { inFlight: 0 },
+      budget: { spent: 2 },
+    });
+  });
+
   test("rolling periods start with the first spend", async () => {
     const { limiter, clock } = setup({ budget: { units: 5, period: "day", mode: "rolling" } });
     expect((await limiter.usage("alice")).budget?.resetsAt).toBeNull();
@@ -393,6 +437,7 @@ describe("store failures", () => {
       add: fail,
       total: fail,
       admit: fail,
+      settle: fail,
     };
   };
 

@@ -1,4 +1,4 @@
-import type { AdmitPlan, AdmitResult, Store, WindowState } from "@falgate/core";
+import type { AdmitPlan, AdmitResult, SettlePlan, Store, WindowState } from "@falgate/core";
 import { checkClient, checkTimeout, type RedisEvalClient, withTimeout } from "./client.js";
 
 /** Options of {@link createRedisStore}. */
@@ -176,6 +176,21 @@ local out = { refused == 0 and 1 or 0, refused, remaining, reset, tvalue, treset
 for i = 1, #counts do out[#out + 1] = counts[i] end
 return out`;
 
+// KEYS: [total] [once] slot sets...; ARGV: slot id, has total, amount, total ttl, has once, once ttl.
+// Mirrors settle() of engine.ts: the once gate, then every release, then the add (as ADD_ONCE, RELEASE, ADD).
+// Replies {1, new total} when it added, {0} when not.
+const SETTLE = `local k = 1
+local tkey, okey
+if ARGV[2] == '1' then tkey = KEYS[k]; k = k + 1 end
+if ARGV[5] == '1' then okey = KEYS[k]; k = k + 1 end
+local first = true
+if okey then first = redis.call('SET', okey, '1', 'NX', 'PX', ARGV[6]) and true or false end
+for i = k, #KEYS do redis.call('ZREM', KEYS[i], ARGV[1]) end
+if not tkey or not first then return { 0 } end
+local v = redis.call('INCRBYFLOAT', tkey, ARGV[3])
+if redis.call('PTTL', tkey) < 0 then redis.call('PEXPIRE', tkey, ARGV[4]) end
+return { 1, v }`;
+
 const REFUSED: readonly AdmitResult["refused"][] = [null, "total", "window", "slots"];
 
 /** A Lua script and its SHA1, computed once (EVALSHA saves sending the script on every call). */
@@ -194,13 +209,15 @@ async function sha1(text: string): Promise<string | null> {
 /**
  * The {@link Store} in Redis, shared by every instance that points at the same Redis: each primitive is one Lua
  * script (atomic, run on Redis's clock), and an admission — rate window, budget and concurrency slots together —
- * is one script, so one round trip. Every key expires on its own (slots at their deadlines, windows after two
- * windows, totals at the end of their period), so a crashed instance leaks nothing for good.
+ * is one script, so one round trip; so is a settlement (slots given back and spend recorded together). Every
+ * key expires on its own (slots at their deadlines, windows after two windows, totals at the end of their
+ * period), so a crashed instance leaks nothing for good.
  *
  * Methods reject when Redis errors or does not answer within `timeoutMs`; the limiter then applies its
  * `onStoreError`. Give it a client that fails fast while Redis is down and reconnects by itself (ioredis:
  * `enableOfflineQueue: false`, see docs/production.md). In Redis Cluster, keep every key in one slot with a
- * hash tag in the prefix (`limits.keyPrefix: "{falgate}:"`), since an admission touches several keys.
+ * hash tag in the prefix (`limits.keyPrefix: "{falgate}:"`), since an admission or a settlement touches
+ * several keys.
  * @example
  * const store = createRedisStore(new Redis(process.env.REDIS_URL, { enableOfflineQueue: false }));
  * createFalgate({ store, limits: { rate: "60/min" } });
@@ -226,6 +243,7 @@ export function createRedisStore(client: RedisEvalClient, options: RedisStoreOpt
     add: script(ADD),
     total: script(TOTAL),
     admit: script(ADMIT),
+    settle: script(SETTLE),
   };
 
   const evaluate = async (s: Script, keys: readonly string[], args: readonly string[]): Promise<unknown> => {
@@ -306,6 +324,24 @@ export function createRedisStore(client: RedisEvalClient, options: RedisStoreOpt
         total: plan.total ? { value: Number(reply[4]), resetMs: Number(reply[5]) } : null,
         slots: reply.slice(6).map(Number),
       };
+    },
+    async settle(plan: SettlePlan): Promise<number | null> {
+      const charge = plan.add ?? null;
+      const once = charge?.once ?? null;
+      const keys: string[] = [];
+      if (charge) keys.push(charge.key);
+      if (once) keys.push(once.key);
+      keys.push(...plan.release);
+      const args: (string | number)[] = [
+        plan.id,
+        charge ? 1 : 0,
+        charge?.amount ?? 0,
+        Math.max(1, Math.ceil(charge?.ttlMs ?? 1)),
+        once ? 1 : 0,
+        Math.max(1, Math.ceil(once?.ttlMs ?? 1)),
+      ];
+      const reply = asArray(await run("settlement", scripts.settle, keys, args));
+      return Number(reply[0]) === 1 ? Number(reply[1]) : null;
     },
   };
 }

@@ -252,6 +252,91 @@ export function describeStore(name: string, setup: () => Promise<StoreUnderTest>
       });
     });
 
+    describe("settle", () => {
+      test("gives back the slot `id` in every set listed, only that one; a slot already gone is no error", async () => {
+        const [p, all, other] = [key("p"), key("all"), key("other")];
+        for (const k of [p, all, other]) expect(await a.acquire(k, "call:1", 0, 60_000)).toBe(true);
+        expect(await a.acquire(p, "call:2", 0, 60_000)).toBe(true);
+        expect(await a.acquire(all, "call:2", 0, 60_000)).toBe(true);
+        expect(await b.settle({ release: [p, all], id: "call:1" })).toBeNull();
+        expect(await c.slots(p)).toBe(1);
+        expect(await c.slots(all)).toBe(1);
+        expect(await c.slots(other)).toBe(1); // not listed: kept
+        expect(await c.move(p, "call:2", "call:3", 60_000)).toBe(true); // the other id: untouched
+        // Again, with a set that never held it and a key never written: nothing to give back, no error.
+        expect(await a.settle({ release: [p, all, key("never")], id: "call:1", add: null })).toBeNull();
+        expect(await c.slots(p)).toBe(1);
+        expect(await b.settle({ release: [p, all, other], id: "call:2" })).toBeNull();
+        expect(await c.slots(all)).toBe(0);
+        expect(await c.slots(p)).toBe(1); // call:3
+        expect(await c.slots(other)).toBe(1); // call:1, never listed for it
+        // The freed places are taken again.
+        expect(await a.acquire(all, "call:4", 1, 60_000)).toBe(true);
+      });
+
+      test("adds to a total as `add` does, in the same call, and resolves the new total", async () => {
+        const [s1, t] = [key("s1"), key("t")];
+        expect(await a.acquire(s1, "call:1", 1, 60_000)).toBe(true);
+        const started = Date.now();
+        expect(
+          await b.settle({ release: [s1], id: "call:1", add: { key: t, amount: 2.5, ttlMs: SHORT } }),
+        ).toBe(2.5);
+        expect(await c.slots(s1)).toBe(0);
+        // The ttl of a later add does not move the end of the period; an empty release list is fine.
+        const sum = await c.settle({ release: [], id: "", add: { key: t, amount: 0.25, ttlMs: SHORT * 60 } });
+        const read = await a.total(t);
+        const mixed = await a.add(t, 1, SHORT * 60);
+        // Stalled past the period: a later add may have opened a new one, so the rest cannot be judged.
+        if (!fresh(started)) return;
+        expect(sum).toBe(2.75);
+        expect(read).toBe(2.75);
+        expect(mixed).toBe(3.75);
+        await expect.poll(() => a.total(t), EXPIRY).toBe(0);
+        expect(await b.settle({ release: [], id: "", add: { key: t, amount: 1, ttlMs: 60_000 } })).toBe(1);
+        expect(await c.total(t)).toBe(1);
+      });
+
+      test("`once`: only the first settlement naming its key adds; slots are given back either way", async () => {
+        const [s1, t, billed] = [key("s1"), key("t"), key("billed")];
+        const charge = { key: t, amount: 7, ttlMs: 60_000, once: { key: billed, ttlMs: 60_000 } };
+        expect(await a.acquire(s1, "job:1", 0, 60_000)).toBe(true);
+        expect(await a.acquire(s1, "job:2", 0, 60_000)).toBe(true);
+        expect(await b.settle({ release: [s1], id: "job:1", add: charge })).toBe(7);
+        expect(await c.settle({ release: [s1], id: "job:2", add: charge })).toBeNull();
+        expect(await a.settle({ release: [], id: "", add: charge })).toBeNull();
+        expect(await a.slots(s1)).toBe(0);
+        expect(await b.total(t)).toBe(7);
+        // The once key is `addOnce`'s: remembered by the settlement, and one remembered by addOnce gates it.
+        expect(await c.addOnce(billed, 60_000)).toBe(false);
+        expect(await a.addOnce(key("seen"), 60_000)).toBe(true);
+        const seen = { ...charge, once: { key: key("seen"), ttlMs: 60_000 } };
+        expect(await b.settle({ release: [], id: "", add: seen })).toBeNull();
+        expect(await c.total(t)).toBe(7);
+        // Without `once`, every settlement adds.
+        expect(await a.settle({ release: [], id: "", add: { ...charge, once: null } })).toBe(14);
+      });
+
+      test("`once` is forgotten after its ttl, and then adds again", async () => {
+        const t = key("t");
+        const charge = { key: t, amount: 1, ttlMs: 60_000, once: { key: key("billed"), ttlMs: SHORT } };
+        const started = Date.now();
+        expect(await a.settle({ release: [], id: "", add: charge })).toBe(1);
+        const again = await b.settle({ release: [], id: "", add: charge });
+        if (fresh(started)) expect(again).toBeNull();
+        await expect.poll(() => c.settle({ release: [], id: "", add: charge }), EXPIRY).not.toBeNull();
+        expect(await a.settle({ release: [], id: "", add: charge })).toBeNull();
+      });
+
+      test("release only, or nothing at all: resolves null and writes no total", async () => {
+        const s1 = key("s1");
+        expect(await a.acquire(s1, "call:1", 1, 60_000)).toBe(true);
+        expect(await b.settle({ release: [s1], id: "call:1" })).toBeNull();
+        expect(await c.settle({ release: [], id: "" })).toBeNull();
+        expect(await c.slots(s1)).toBe(0);
+        expect(await a.acquire(s1, "call:2", 1, 60_000)).toBe(true);
+      });
+    });
+
     describe(`atomicity: ${PARALLEL} parallel calls from three handles`, () => {
       const spread = <T>(n: number, call: (store: Store, i: number) => Promise<T>) =>
         Promise.all(Array.from({ length: n }, (_, i) => call([a, b, c][i % 3]!, i)));
@@ -276,6 +361,27 @@ export function describeStore(name: string, setup: () => Promise<StoreUnderTest>
       test("add: no increment lost", async () => {
         await spread(PARALLEL, (s) => s.add(key("race"), 0.5, 60_000));
         expect(await a.total(key("race"))).toBe(PARALLEL / 2);
+      });
+
+      test("settle: every slot given back, no increment lost, each `once` key adding once", async () => {
+        await spread(PARALLEL, (s, i) => s.acquire(key("s"), `call:${i}`, 0, 60_000));
+        expect(await a.slots(key("s"))).toBe(PARALLEL);
+        const results = await spread(PARALLEL, (s, i) =>
+          s.settle({
+            release: [key("s")],
+            id: `call:${i}`,
+            add: {
+              key: key("t"),
+              amount: 0.5,
+              ttlMs: 60_000,
+              once: i % 3 === 0 ? { key: key(`job:${i % 30}`), ttlMs: 60_000 } : null,
+            },
+          }),
+        );
+        // 200 without `once`, and one for each of the 10 `once` keys.
+        expect(results.filter((r) => r !== null)).toHaveLength(PARALLEL - PARALLEL / 3 + 10);
+        expect(await a.total(key("t"))).toBe((PARALLEL - PARALLEL / 3 + 10) / 2);
+        expect(await b.slots(key("s"))).toBe(0);
       });
 
       test("admit: exactly as many as the tightest limit, and the window counts only those", async () => {

@@ -2,7 +2,7 @@ import { FalgateError } from "../errors.js";
 import { consoleLogger } from "../logger.js";
 import type { FalTarget } from "../policy/classify.js";
 import { createMemoryStore, isLocalStore } from "../store/memory.js";
-import type { AdmitPlan, AdmitResult, Store } from "../store/types.js";
+import type { AdmitPlan, AdmitResult, SettlePlan, Store } from "../store/types.js";
 import type { Logger } from "../types.js";
 import { type PolicyState, rateLimitHeaders, seconds } from "./headers.js";
 import type { BudgetPeriod, LimitsOptions, Rate, ResolvedLimits } from "./options.js";
@@ -147,6 +147,12 @@ class Held implements Reservation {
   ) {}
 }
 
+/** Spend to record in a settlement: what the store adds, and what {@link LimiterContext.onSpend} is told. */
+interface Charge {
+  add: NonNullable<SettlePlan["add"]>;
+  spend: { principal: string; appId: string | null; amount: number };
+}
+
 class StoreSkipped extends Error {
   override readonly name = "StoreSkipped";
 }
@@ -206,10 +212,9 @@ class LimiterImpl implements Limiter {
         // answered, so this goes straight to it, past the breaker).
         (late) => {
           if (!late.admitted || plan.slots.length === 0) return;
-          const { store } = this.limits;
-          Promise.all(plan.slots.map((s) => store.release(s.key, plan.id))).catch((error) =>
-            this.warn("settle", error),
-          );
+          this.limits.store
+            .settle({ release: plan.slots.map((s) => s.key), id: plan.id })
+            .catch((error) => this.warn("settle", error));
         },
       );
     } catch (error) {
@@ -235,7 +240,7 @@ class LimiterImpl implements Limiter {
         case "poll":
           return await this.settlePoll(reservation, outcome);
         case "tunnel":
-          return await this.releaseSlots(reservation.slotKeys, reservation.id);
+          return await this.commit(reservation.slotKeys, reservation.id, null);
         default:
           return;
       }
@@ -291,11 +296,7 @@ class LimiterImpl implements Limiter {
   }
 
   async endJob(principal: string, requestId: string, target: FalTarget | null = null): Promise<void> {
-    try {
-      await this.releaseJob(principal, target, requestId);
-    } catch (error) {
-      this.warn("settle", error);
-    }
+    await this.commit(this.jobSlotKeys(principal, target), `job:${requestId}`, null);
   }
 
   // --- admission -------------------------------------------------------------------------------------------
@@ -467,34 +468,33 @@ class LimiterImpl implements Limiter {
     const ok = outcome.status >= 200 && outcome.status < 300;
     const submit = held.target?.kind === "queue-submit";
     const requestId = submit && ok ? requestIdOf(outcome) : null;
+    const units = this.limits.budget ? billableUnits(outcome) : 0;
+    const charge = this.charge(held, units * held.template.price, submit ? requestIdOf(outcome) : null);
+    // The common case: the call's slots given back and its spend recorded, in one store call.
+    if (!requestId) return this.commit(held.slotKeys, held.id, charge);
+    // A submitted queue job keeps the call's slots until it ends.
     const tasks: Promise<void>[] = [];
     if (held.slotKeys.length > 0) {
       tasks.push(
-        requestId
-          ? this.step("settle", () =>
-              Promise.all(
-                held.slotKeys.map((key) =>
-                  this.limits.store.move(key, held.id, `job:${requestId}`, this.limits.queueTimeout),
-                ),
-              ),
-            )
-          : this.releaseSlots(held.slotKeys, held.id),
+        this.step("settle", () =>
+          Promise.all(
+            held.slotKeys.map((key) =>
+              this.limits.store.move(key, held.id, `job:${requestId}`, this.limits.queueTimeout),
+            ),
+          ),
+        ),
       );
     }
-    if (this.limits.budget) {
-      if (requestId && this.limits.priced) {
-        // Queue URLs name only the app, so the job remembers the price of the endpoint it was submitted to.
-        const ttl = Math.max(this.limits.queueTimeout, DAY);
-        tasks.push(
-          this.step("settle", () =>
-            this.limits.store.add(this.priceKey(requestId), held.template.price + 1, ttl),
-          ),
-        );
-      }
-      const units = billableUnits(outcome);
-      if (units > 0)
-        tasks.push(this.charge(held, units * held.template.price, submit ? requestIdOf(outcome) : null));
+    if (this.limits.budget && this.limits.priced) {
+      // Queue URLs name only the app, so the job remembers the price of the endpoint it was submitted to.
+      const ttl = Math.max(this.limits.queueTimeout, DAY);
+      tasks.push(
+        this.step("settle", () =>
+          this.limits.store.add(this.priceKey(requestId), held.template.price + 1, ttl),
+        ),
+      );
     }
+    if (charge) tasks.push(this.commit([], "", charge));
     await Promise.all(tasks);
   }
 
@@ -502,53 +502,67 @@ class LimiterImpl implements Limiter {
     const target = held.target;
     const requestId = target?.requestId;
     if (!target || !requestId || !REQUEST_ID.test(requestId)) return;
-    const tasks: Promise<void>[] = [];
-    if (jobEnded(target, outcome)) tasks.push(this.releaseJob(held.principal, target, requestId));
+    const release = jobEnded(target, outcome) ? this.jobSlotKeys(held.principal, target) : [];
     const units = this.limits.budget ? billableUnits(outcome) : 0;
-    if (units > 0) {
-      tasks.push(
-        (async () => {
-          const remembered = this.limits.priced
-            ? await this.guard(() => this.limits.store.total(this.priceKey(requestId)), null).catch(
-                (error) => {
-                  this.warn("settle", error);
-                  return 0;
-                },
-              )
-            : 0;
-          const price = remembered > 0 ? remembered - 1 : held.template.price;
-          await this.charge(held, units * price, requestId);
-        })(),
-      );
+    let price = held.template.price;
+    if (units > 0 && this.limits.priced) {
+      const remembered = await this.guard(
+        () => this.limits.store.total(this.priceKey(requestId)),
+        null,
+      ).catch((error) => {
+        this.warn("settle", error);
+        return 0;
+      });
+      if (remembered > 0) price = remembered - 1;
     }
-    await Promise.all(tasks);
+    // The job's slots given back (when it ended) and its spend recorded (charged once), in one store call.
+    await this.commit(release, `job:${requestId}`, this.charge(held, units * price, requestId));
   }
 
-  /** Records spend; a queue job (`once` = its request id) is charged at most once, however often its result is read. */
-  private async charge(held: Held, amount: number, once: string | null): Promise<void> {
-    const { principal } = held;
+  /**
+   * The spend of `amount` for the principal's current budget period, or `null` when there is nothing to record.
+   * A queue job (`once` = its request id) is charged at most once, however often its result is read.
+   */
+  private charge(held: Held, amount: number, once: string | null): Charge | null {
     const periodOf = this.periodOf;
     const budget = this.limits.budget;
-    if (!periodOf || !budget || amount <= 0) return;
-    await this.safely("settle", async () => {
-      if (once) {
-        const ttl = Math.max(this.limits.queueTimeout, budget.period === "day" ? DAY : 31 * DAY);
-        const first = await this.guard(
-          () => this.limits.store.addOnce(`${this.limits.keyPrefix}billed:${once}`, ttl),
-          null,
-        );
-        if (!first) return;
-      }
-      const period = periodOf(this.now());
-      await this.guard(
-        () => this.limits.store.add(this.spendKey(period, principal), amount, period.ttl),
+    if (!periodOf || !budget || amount <= 0) return null;
+    const period = periodOf(this.now());
+    const { principal } = held;
+    return {
+      add: {
+        key: this.spendKey(period, principal),
+        amount,
+        ttlMs: period.ttl,
+        once: once
+          ? {
+              key: `${this.limits.keyPrefix}billed:${once}`,
+              ttlMs: Math.max(this.limits.queueTimeout, budget.period === "day" ? DAY : 31 * DAY),
+            }
+          : null,
+      },
+      spend: { principal, appId: held.target?.appId ?? null, amount },
+    };
+  }
+
+  /**
+   * Gives back the slot `id` of `keys` and records `charge`, in one store call ({@link Store.settle}), and tells
+   * `onSpend` when the spend was added. Never rejects: on failure the slots still free up at their deadline.
+   */
+  private commit(keys: readonly string[], id: string, charge: Charge | null): Promise<void> {
+    const release = id === "" ? [] : keys;
+    if (release.length === 0 && !charge) return Promise.resolve();
+    return this.safely("settle", async () => {
+      const added = await this.guard(
+        () => this.limits.store.settle({ release, id, add: charge?.add ?? null }),
         null,
       );
-      this.onSpend?.({ principal, appId: held.target?.appId ?? null, amount });
+      if (charge && added !== null) this.onSpend?.(charge.spend);
     });
   }
 
-  private releaseJob(principal: string, target: FalTarget | null, requestId: string): Promise<void> {
+  /** The slot sets a queue job of `principal` may hold: every pool a call to `target` could have taken. */
+  private jobSlotKeys(principal: string, target: FalTarget | null): string[] {
     const { limits } = this;
     const keys: string[] = [];
     if (limits.maxConcurrent > 0) keys.push(this.poolKey("", principal));
@@ -558,13 +572,7 @@ class LimiterImpl implements Limiter {
       }
     }
     if (limits.maxConcurrentTotal > 0) keys.push(this.totalKey());
-    return this.releaseSlots(keys, `job:${requestId}`);
-  }
-
-  private releaseSlots(keys: readonly string[], id: string): Promise<void> {
-    if (keys.length === 0 || id === "") return Promise.resolve();
-    // On failure the slots still free up at their deadline.
-    return this.step("settle", () => Promise.all(keys.map((key) => this.limits.store.release(key, id))));
+    return keys;
   }
 
   // --- store access ----------------------------------------------------------------------------------------

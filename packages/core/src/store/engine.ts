@@ -1,4 +1,4 @@
-import type { AdmitPlan, AdmitResult, Store, WindowState } from "./types.js";
+import type { AdmitPlan, AdmitResult, SettlePlan, Store, WindowState } from "./types.js";
 
 /**
  * The semantics of every {@link Store} primitive, written once over a synchronous table of cells. The memory
@@ -34,7 +34,8 @@ export type StoreOp =
   | { op: "slots"; key: string }
   | { op: "add"; key: string; amount: number; ttlMs: number }
   | { op: "total"; key: string }
-  | { op: "admit"; plan: AdmitPlan };
+  | { op: "admit"; plan: AdmitPlan }
+  | { op: "settle"; plan: SettlePlan };
 
 /** The result of each {@link StoreOp}, by `op`. */
 export interface StoreOpResults {
@@ -48,6 +49,7 @@ export interface StoreOpResults {
   add: number;
   total: number;
   admit: AdmitResult;
+  settle: number | null;
 }
 
 type CellOf<T extends Cell["t"]> = Extract<Cell, { t: T }>;
@@ -273,8 +275,26 @@ export function admit(table: CellTable, at: number, plan: AdmitPlan): AdmitResul
   };
 }
 
+/**
+ * {@link Store.settle} on a table: the limiter's one settlement. The `once` gate is checked first, so a table
+ * that refuses a new key (a full memory store) throws before anything changed.
+ */
+export function settle(table: CellTable, at: number, plan: SettlePlan): number | null {
+  const charge = plan.add ?? null;
+  const first = charge?.once ? addOnce(table, at, charge.once.key, charge.once.ttlMs) : true;
+  for (const key of plan.release) release(table, at, key, plan.id);
+  return charge && first ? add(table, at, charge.key, charge.amount, charge.ttlMs) : null;
+}
+
 /** The keys an operation reads or writes (what a Durable Object loads before running it). */
 export function storeOpKeys(op: StoreOp): string[] {
+  if (op.op === "settle") {
+    const { plan } = op;
+    const keys = [...plan.release];
+    if (plan.add) keys.push(plan.add.key);
+    if (plan.add?.once) keys.push(plan.add.once.key);
+    return keys;
+  }
   if (op.op !== "admit") return [op.key];
   const { plan } = op;
   const keys = plan.slots.map((s) => s.key);
@@ -310,6 +330,8 @@ function dispatch(table: CellTable, at: number, op: StoreOp): StoreOpResults[Sto
       return total(table, at, op.key);
     case "admit":
       return admit(table, at, op.plan);
+    case "settle":
+      return settle(table, at, op.plan);
   }
 }
 
@@ -331,5 +353,6 @@ export function createCellStore(table: CellTable, now: () => number): Store {
     add: async (key, amount, ttlMs) => add(table, now(), key, amount, ttlMs),
     total: async (key) => total(table, now(), key),
     admit: async (plan) => admit(table, now(), plan),
+    settle: async (plan) => settle(table, now(), plan),
   };
 }

@@ -8,4 +8,4 @@ export {
   storeOpKeys,
 } from "./engine.js";
 export { createMemoryStore, type MemoryStoreOptions } from "./memory.js";
-export type { AdmitPlan, AdmitResult, Store, WindowState } from "./types.js";
+export type { AdmitPlan, AdmitResult, SettlePlan, Store, WindowState } from "./types.js";

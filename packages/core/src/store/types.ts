@@ -58,6 +58,14 @@ export interface Store {
    * and takes the slot `plan.id` in each set. A refused admission changes nothing.
    */
   admit(plan: AdmitPlan): Promise<AdmitResult>;
+
+  /**
+   * One settlement, atomically and in one round trip: gives back the slot `plan.id` in every set of
+   * `plan.release` (as {@link Store.release}: a slot already gone is not an error) and, when `plan.add` is set,
+   * adds to that running total (as {@link Store.add}) unless `plan.add.once` names a key still remembered (as
+   * {@link Store.addOnce}, which then remembers it). Resolves the new total when the amount was added, else `null`.
+   */
+  settle(plan: SettlePlan): Promise<number | null>;
 }
 
 /** What a rate window looks like after a {@link Store.hit}. */
@@ -98,4 +106,23 @@ export interface AdmitResult {
   total: { value: number; resetMs: number } | null;
   /** Unexpired slots in each set of `plan.slots`, in order (this call's included when it was admitted). */
   slots: number[];
+}
+
+/** What one {@link Store.settle} does. */
+export interface SettlePlan {
+  /** Slot sets to give the slot `id` back to (may be empty). */
+  release: readonly string[];
+  /** The slot id given back in each set. */
+  id: string;
+  /**
+   * A running total to add `amount` to, forgotten `ttlMs` after it was first created (as {@link Store.add}), or
+   * `null`. With `once`, only the first settlement naming `once.key` within `once.ttlMs` adds (a queue job charged
+   * once, however often its result is read).
+   */
+  add?: {
+    key: string;
+    amount: number;
+    ttlMs: number;
+    once?: { key: string; ttlMs: number } | null;
+  } | null;
 }
