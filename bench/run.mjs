@@ -12,7 +12,7 @@ import { corePlan, pinSelf } from "./lib/cpu.mjs";
 import { startFleet, stopFleet } from "./lib/fleet.mjs";
 import { machineInfo } from "./lib/machine.mjs";
 import { buildNextApp } from "./lib/next-app.mjs";
-import { pingLatency, startRedis } from "./lib/redis.mjs";
+import { startRedis } from "./lib/redis.mjs";
 import { renderReport } from "./lib/report.mjs";
 import { allRows, selectFromOnly } from "./lib/rows.mjs";
 import { createSpawner } from "./lib/spawn.mjs";
@@ -145,10 +145,16 @@ try {
     const redis = await startRedis({ prefix: plan.prefix("load"), log });
     cleanups.push(() => redis.stop());
     ctx.redisUrl = redis.url;
-    results.redis = await pingLatency(redis.url, quick ? 1_000 : 5_000);
-    log(`redis PING p50 ${results.redis.p50.toFixed(3)} ms`);
+    // The reference round trips, timed from the proxy core (bench/procs/redis-probe.mjs).
+    const probe = await ctx.spawnChild("redis-probe", { redisUrl: redis.url, count: quick ? 1_000 : 5_000 });
+    results.redis = probe.info;
+    await probe.stop();
+    log(
+      `redis from the proxy core: PING p50 ${results.redis.ping.p50.toFixed(3)} ms, ` +
+        `admission p50 ${results.redis.admission.p50.toFixed(3)} ms`,
+    );
   }
-  if (needHttp && httpRows.some((r) => r.config?.variant === "next")) await buildNextApp(log);
+  if (needHttp && httpRows.some((r) => r.underNext)) await buildNextApp(log);
 
   log("starting the upstream (mock-fal over TLS)");
   const upstream = await ctx.spawnChild(

@@ -28,8 +28,8 @@ function startRow(ctx, row, extra) {
     ...(row.needsRedis ? { redisUrl: ctx.redisUrl } : {}),
     ...extra,
   };
-  // The Next row's child supervises `next start`: the profile is of the Next process.
-  const supervised = row.config?.variant === "next";
+  // The child of a row under `next start` supervises the Next process: the profile is of that process.
+  const supervised = row.underNext === true;
   if (supervised) config.nodeArgs = profile;
   return ctx.spawnChild(row.proc, config, { role: "proxy", execArgv: supervised ? [] : profile });
 }

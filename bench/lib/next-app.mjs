@@ -1,5 +1,9 @@
-// The Next row's app (bench/next-app): a production build made at bench time, served by `next start` in its
-// own process. The route loads its falgate handler at run time from bench/procs/falgate.mjs, so the build only
+// The Next rows' app (bench/next-app): a production build made at bench time, served by `next start` in its
+// own process per row. It has three mounts, one per row; each row's process is only sent calls on its own:
+//   app    /api/fal/proxy  App Router route handlers of falgate (`falgate-next`, bench/procs/falgate.mjs)
+//   pages  /api/fal/pages  a Pages Router API route of falgate (`falgate-next-pages`, bench/procs/falgate.mjs)
+//   bare   /api/bare       an App Router fetch pass-through without falgate (`next-bare`, bench/procs/next-bare.mjs)
+// The routes load what they serve at run time from the row's module (FALGATE_BENCH_MODULE), so the build only
 // depends on the app's own files and is reused while they and Next's version are unchanged.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -16,6 +20,9 @@ const NEXT_BIN = require.resolve("next/dist/bin/next");
 const NEXT_VERSION = require("next/package.json").version;
 const STAMP = join(APP_DIR, ".next", "falgate-bench-stamp");
 const ENV = { NEXT_TELEMETRY_DISABLED: "1", NODE_ENV: "production" };
+
+/** Where each route of the app is mounted. */
+export const NEXT_MOUNTS = { app: "/api/fal/proxy", pages: "/api/fal/pages", bare: "/api/bare" };
 
 /** Hash of the app's sources and Next's version: the build is redone when it changes. */
 function sourceHash() {
@@ -67,13 +74,16 @@ function freePort() {
 }
 
 /**
- * Starts `next start` on a free loopback port (inheriting this process's cores) with the falgate config in
- * its environment, and reports that process's CPU and memory from /proc. `config.nodeArgs` are Node flags for
- * the Next process (e.g. `--cpu-prof`).
+ * Starts `next start` on a free loopback port (inheriting this process's cores) with the row's module (the
+ * file URL its route imports) and config in its environment, and reports that process's CPU and memory from
+ * /proc; `info.url` is the mount of `route` (a key of {@link NEXT_MOUNTS}). `config.nodeArgs` are Node flags
+ * for the Next process (e.g. `--cpu-prof`).
  */
-export async function startNextApp({ falgateModule, config }) {
+export async function startNextApp({ module, route, config }) {
   if (!existsSync(STAMP))
     throw new Error("the Next app is not built (run.mjs builds it before the rows start)");
+  const mount = NEXT_MOUNTS[route];
+  if (!mount) throw new Error(`unknown Next route ${JSON.stringify(route)} (${Object.keys(NEXT_MOUNTS)})`);
   const port = await freePort();
   const { nodeArgs = [], ...falgateConfig } = config;
   const child = spawn(
@@ -84,7 +94,7 @@ export async function startNextApp({ falgateModule, config }) {
       env: {
         ...process.env,
         ...ENV,
-        FALGATE_BENCH_MODULE: falgateModule,
+        FALGATE_BENCH_MODULE: module,
         FALGATE_BENCH_CONFIG: JSON.stringify(falgateConfig),
       },
       stdio: ["ignore", "pipe", "inherit"],
@@ -114,7 +124,7 @@ export async function startNextApp({ falgateModule, config }) {
   }
   child.stdout.resume();
   return {
-    info: { url: `http://127.0.0.1:${port}/api/fal/proxy`, pid: child.pid },
+    info: { url: `http://127.0.0.1:${port}${mount}`, pid: child.pid },
     stats: () => procStats(child.pid),
     resetPeak: () => procResetPeak(child.pid),
     close: async () => {

@@ -21,6 +21,8 @@ const SERVER_PROXY_NO_UPLOADS =
 /**
  * Every row. `proc` is the child process (bench/procs/<proc>.mjs) with its `config`; rows without one hit the
  * upstream directly. `skip` names workloads a row cannot take part in, with the reason printed in their place.
+ * `underNext` rows are served by `next start` (bench/next-app, lib/next-app.mjs): their child supervises the
+ * Next process, which is the one measured and profiled.
  */
 export function allRows() {
   return [
@@ -31,6 +33,20 @@ export function allRows() {
       label: `bare Node pass-through (node:http + undici ${version("undici")} Pool)`,
       group: "reference",
       proc: "passthrough",
+    },
+    {
+      id: "passthrough-express",
+      label: `the same pass-through as one Express ${version("express")} middleware`,
+      group: "reference",
+      proc: "passthrough",
+      config: { variant: "express" },
+    },
+    {
+      id: "next-bare",
+      label: `bare Next route handler (fetch pass-through), Next ${version("next")} (\`next start\`)`,
+      group: "reference",
+      proc: "next-bare",
+      underNext: true,
     },
     {
       id: "reply-from",
@@ -87,6 +103,15 @@ export function allRows() {
       group: "adapter",
       proc: "falgate",
       config: { variant: "next" },
+      underNext: true,
+    },
+    {
+      id: "falgate-next-pages",
+      label: `falgate, Next ${version("next")} Pages Router (\`next start\`)`,
+      group: "adapter",
+      proc: "falgate",
+      config: { variant: "next", router: "pages" },
+      underNext: true,
     },
     {
       id: "falgate-limits-memory",

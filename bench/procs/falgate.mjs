@@ -3,7 +3,9 @@
 // When that API changes, this file is the one to adapt. It runs in three ways:
 //   - as a bench child (`node falgate.mjs`, config.variant = standalone | express | hono | next);
 //   - for the next variant, that child supervises `next start` (lib/next-app.mjs) and reports its process;
-//   - imported by the Next app's route (bench/next-app), which calls nextRouteHandlers().
+//     config.router picks the mount: "app" (default, the App Router route) or "pages" (the Pages Router route);
+//   - imported by the Next app's routes (bench/next-app), which call nextRouteHandlers() (App Router) or
+//     nextPagesHandler() (Pages Router).
 import { isMain, runChild } from "../lib/child.mjs";
 
 /**
@@ -88,6 +90,18 @@ export async function nextRouteHandlers(config) {
   return createFalgateHandler({ ...falgateOptions(config), fetch: createUndiciFetch() });
 }
 
+/**
+ * The Pages Router API route of the Next Pages row (called inside `next start`, see bench/next-app): falgate on
+ * its native Node binding, as docs/adapters/next.md shows. Its mount (pages/api/fal/pages/[[...path]].js) is not
+ * the default `path`, so `path` is set to it, as docs/configuration.md asks of an adapter mounted elsewhere
+ * (proxy calls are recognised by their `x-fal-target-url` wherever the mount is).
+ */
+export async function nextPagesHandler(config) {
+  const { createFalgateHandler } = await import("@falgate/next/pages");
+  const { NEXT_MOUNTS } = await import("../lib/next-app.mjs");
+  return createFalgateHandler({ ...falgateOptions(config), path: NEXT_MOUNTS.pages });
+}
+
 async function standalone(config) {
   const { startServer } = await import("@falgate/node");
   const options = await withStore(config, falgateOptions(config));
@@ -121,7 +135,9 @@ async function hono(config) {
 
 async function next(config) {
   const { startNextApp } = await import("../lib/next-app.mjs");
-  return startNextApp({ falgateModule: import.meta.url, config });
+  const route = config.router ?? "app";
+  if (route !== "app" && route !== "pages") throw new Error(`unknown Next router ${JSON.stringify(route)}`);
+  return startNextApp({ module: import.meta.url, route, config });
 }
 
 function nodeServer(server) {

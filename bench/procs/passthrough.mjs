@@ -1,6 +1,7 @@
 // The bare Node pass-through: node:http in, one pooled undici `request` out, both bodies piped, the key
 // injected, no policy (any target path, no header hygiene beyond the hop-by-hop headers HTTP/1.1 requires).
-// What any Node proxy on undici pays at least; falgate's checks and adapters come on top of it.
+// What any Node proxy on undici pays at least; falgate's checks and adapters come on top of it. The Express
+// variant is the same function mounted in Express: what any proxy pays there.
 import { once } from "node:events";
 import { createServer } from "node:http";
 import { pipeline } from "node:stream";
@@ -9,10 +10,19 @@ import { runChild } from "../lib/child.mjs";
 
 const HOP_BY_HOP = ["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te"];
 
-runChild(async ({ upstream, key }) => {
+/** Starts the pass-through on node:http, or (`variant: "express"`) as one Express 5 middleware: Express's floor. */
+async function listen(variant, handle) {
+  if (variant !== "express") return createServer(handle).listen(0, "127.0.0.1");
+  const { default: express } = await import("express");
+  const app = express();
+  app.use("/api/fal/proxy", handle);
+  return app.listen(0, "127.0.0.1");
+}
+
+runChild(async ({ upstream, key, variant }) => {
   const pool = new Pool(upstream, { connections: 256 });
   const authorization = `Key ${key}`;
-  const server = createServer(async (req, res) => {
+  const server = await listen(variant, async (req, res) => {
     const target = new URL(String(req.headers["x-fal-target-url"]));
     const headers = { ...req.headers, authorization, "x-falgate-upstream-host": target.host };
     delete headers.host;
@@ -34,8 +44,8 @@ runChild(async ({ upstream, key }) => {
       res.destroy();
     }
   });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
+  // `listening` may already have fired while listen() was awaited.
+  if (!server.listening) await once(server, "listening");
   return {
     info: { url: `http://127.0.0.1:${server.address().port}/api/fal/proxy` },
     close: async () => {
