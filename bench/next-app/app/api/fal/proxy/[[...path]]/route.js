@@ -1,30 +1,7 @@
-// The proxy route of the bench's Next app. Which falgate handler it serves is decided at run time by
-// bench/procs/falgate.mjs (the one module that constructs every falgate row), loaded by Node from the path in
-// FALGATE_BENCH_MODULE: the bundler must not follow that import, and the route must not load it during
-// `next build`, which evaluates route modules without the bench's environment.
-let loading;
-let handlers;
+// The App Router proxy route of the bench's Next app (row `falgate-next`): the falgate handlers of
+// bench/procs/falgate.mjs (nextRouteHandlers), loaded at run time (lib/bench-module.js).
+import { routeMethods } from "../../../../../lib/bench-module.js";
 
-function load() {
-  loading ??= import(/* webpackIgnore: true */ /* turbopackIgnore: true */ process.env.FALGATE_BENCH_MODULE)
-    .then((module) => module.nextRouteHandlers(JSON.parse(process.env.FALGATE_BENCH_CONFIG ?? "{}")))
-    .then((loaded) => {
-      handlers = loaded;
-      return loaded;
-    });
-  return loading;
-}
-
-function method(name) {
-  return async (request) => (handlers ?? (await load()))[name](request);
-}
-
-export const GET = method("GET");
-export const POST = method("POST");
-export const PUT = method("PUT");
-export const DELETE = method("DELETE");
-export const PATCH = method("PATCH");
-export const HEAD = method("HEAD");
-export const OPTIONS = method("OPTIONS");
+export const { GET, POST, PUT, DELETE, PATCH, HEAD, OPTIONS } = routeMethods("nextRouteHandlers");
 export const dynamic = "force-dynamic";
 export const runtime = "nodejs";
