@@ -1,5 +1,6 @@
 import type { JSONWebKeySet, JWTVerifyOptions } from "jose";
 import { consoleLogger } from "../logger.js";
+import { secureUrl } from "../policy/secure-url.js";
 import type { FetchLike, Logger } from "../types.js";
 import { BEARER_JWT_DEFAULTS } from "./defaults.js";
 import { type KeySource, localKeySet, remoteKeySet, secretKey, toBytes } from "./keys.js";
@@ -185,19 +186,8 @@ function checkAlgorithms(value: readonly JwtAlgorithm[] | undefined, symmetric: 
 
 /** `https:`, or `http:` on loopback only: whoever can change the key set can sign tokens. */
 function checkJwksUrl(value: string | URL): URL {
-  let url: URL | undefined;
-  try {
-    url = typeof value === "string" || value instanceof URL ? new URL(value) : undefined;
-  } catch {
-    url = undefined;
-  }
-  const loopback =
-    url !== undefined &&
-    (url.hostname === "localhost" ||
-      url.hostname.endsWith(".localhost") ||
-      url.hostname === "[::1]" ||
-      /^127(\.\d{1,3}){3}$/.test(url.hostname));
-  if (!url || !(url.protocol === "https:" || (url.protocol === "http:" && loopback))) {
+  const url = secureUrl(value);
+  if (!url) {
     fail("jwksUrl", "must be an https:// URL (http:// only on localhost/127.0.0.1/[::1])");
   }
   if (url.username !== "" || url.password !== "") fail("jwksUrl", "must not carry credentials");

@@ -1,5 +1,6 @@
 import { base64url } from "jose";
 import { FalgateError } from "../errors.js";
+import { secureUrl } from "../policy/secure-url.js";
 import type { Principal } from "../types.js";
 import type {
   BearerJwtOptions,
@@ -344,16 +345,8 @@ function clerkHost(key: unknown): string {
 
 /** A Supabase project URL: `https:`, or `http:` on loopback (the local stack); no path. */
 function projectUrl(value: unknown): URL {
-  let url: URL | undefined;
-  try {
-    url = typeof value === "string" ? new URL(value) : undefined;
-  } catch {
-    url = undefined;
-  }
-  const loopback =
-    url !== undefined &&
-    (url.hostname === "localhost" || url.hostname === "[::1]" || /^127(\.\d{1,3}){3}$/.test(url.hostname));
-  if (!url || !(url.protocol === "https:" || (url.protocol === "http:" && loopback))) {
+  const url = typeof value === "string" ? secureUrl(value) : undefined;
+  if (!url) {
     fail(
       "supabaseJwt",
       "url",

@@ -1,6 +1,7 @@
 import { FalgateError } from "../errors.js";
 import { consoleLogger } from "../logger.js";
 import { DEFAULTS } from "../options/defaults.js";
+import { secureUrl } from "../policy/secure-url.js";
 import { createMemoryStore } from "../store/memory.js";
 import type { Store } from "../store/types.js";
 import { currentKeys, type KeySetContext, refreshKeys, type VerifyKey } from "./jwks.js";
@@ -133,19 +134,7 @@ function range(name: string, value: unknown, fallback: number, min: number, max:
 
 /** `https:`, or `http:` on loopback only: whoever can change the key set can sign webhooks. */
 function checkJwksUrl(value: unknown): void {
-  let url: URL | undefined;
-  try {
-    url = typeof value === "string" ? new URL(value) : undefined;
-  } catch {
-    url = undefined;
-  }
-  const loopback =
-    url !== undefined &&
-    (url.hostname === "localhost" ||
-      url.hostname.endsWith(".localhost") ||
-      url.hostname === "[::1]" ||
-      /^127(\.\d{1,3}){3}$/.test(url.hostname));
-  if (!url || !(url.protocol === "https:" || (url.protocol === "http:" && loopback))) {
+  if (typeof value !== "string" || !secureUrl(value)) {
     throw new TypeError(
       "falgate: option `jwksUrl` must be an https:// URL (http:// only on localhost/127.0.0.1/[::1])",
     );
