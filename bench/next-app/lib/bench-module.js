@@ -7,16 +7,16 @@
 export function fromBenchModule(factory) {
   let loading;
   let loaded;
-  return () =>
-    loaded ??
-    (loading ??= import(
-      /* webpackIgnore: true */ /* turbopackIgnore: true */ process.env.FALGATE_BENCH_MODULE
-    )
+  return () => {
+    if (loaded) return loaded;
+    loading ??= import(/* webpackIgnore: true */ /* turbopackIgnore: true */ process.env.FALGATE_BENCH_MODULE)
       .then((module) => module[factory](JSON.parse(process.env.FALGATE_BENCH_CONFIG ?? "{}")))
       .then((value) => {
         loaded = value;
         return value;
-      }));
+      });
+    return loading;
+  };
 }
 
 /** App Router method exports calling the handlers the bench module's `factory` builds. */
