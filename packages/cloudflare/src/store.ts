@@ -2,10 +2,12 @@ import type { Store } from "@falgate/core";
 import {
   type Cell,
   type CellTable,
+  checkStoreTimeout,
   runStoreOp,
   type StoreOp,
   type StoreOpResults,
   storeOpKeys,
+  withStoreTimeout,
 } from "@falgate/core/binding";
 
 /** The part of a Durable Object's `ctx.storage` the store uses (kept local so no Workers types are required). */
@@ -169,12 +171,9 @@ export function createDurableObjectStore(
   if (typeof name !== "string" || name === "") {
     throw new TypeError("falgate: createDurableObjectStore option `name` must be a non-empty string");
   }
-  const timeoutMs = options.timeoutMs ?? 2000;
-  if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    throw new TypeError("falgate: createDurableObjectStore option `timeoutMs` must be a positive number");
-  }
+  const timeoutMs = checkStoreTimeout(options.timeoutMs ?? 2000, "createDurableObjectStore");
   let id: unknown;
-  const request = async <O extends StoreOp>(op: O): Promise<StoreOpResults[O["op"]]> => {
+  const call = async <O extends StoreOp>(op: O): Promise<StoreOpResults[O["op"]]> => {
     id ??= namespace.idFromName(name);
     const response = await namespace.get(id as never).fetch(ENDPOINT, {
       method: "POST",
@@ -184,26 +183,7 @@ export function createDurableObjectStore(
     if (!response.ok) throw new Error(`falgate: the store object answered ${response.status}`);
     return ((await response.json()) as { result: StoreOpResults[O["op"]] }).result;
   };
-  // A timer, not an AbortSignal: the call is not cancelled, only no longer waited for (like the Redis store).
-  const call = <O extends StoreOp>(op: O): Promise<StoreOpResults[O["op"]]> => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let timedOut = false;
-    const pending = request(op);
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        timedOut = true;
-        reject(new Error(`falgate: the store object did not answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-    });
-    if (op.op === "acquire") {
-      // A slot taken after we stopped waiting would be held for nothing until its deadline: give it back.
-      pending
-        .then((taken) => (timedOut && taken ? request({ op: "release", key: op.key, id: op.id }) : undefined))
-        .catch(() => undefined);
-    }
-    return Promise.race([pending, late]).finally(() => clearTimeout(timer));
-  };
-  return {
+  const store: Store = {
     addOnce: (key, ttlMs) => call({ op: "addOnce", key, ttlMs }),
     hit: (key, limit, windowMs, cost) => call({ op: "hit", key, limit, windowMs, cost }),
     acquire: (key, id, limit, ttlMs) => call({ op: "acquire", key, id, limit, ttlMs }),
@@ -218,4 +198,5 @@ export function createDurableObjectStore(
     admit: (plan) => call({ op: "admit", plan }),
     settle: (plan) => call({ op: "settle", plan }),
   };
+  return withStoreTimeout(store, timeoutMs, "the store object");
 }

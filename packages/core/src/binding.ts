@@ -33,11 +33,13 @@ export { errorReply, errorResponse, jsonReply, type Reply, toResponse } from "./
 export {
   type Cell,
   type CellTable,
+  checkStoreTimeout,
   createCellStore,
   runStoreOp,
   type StoreOp,
   type StoreOpResults,
   storeOpKeys,
+  withStoreTimeout,
 } from "./store/index.js";
 export {
   CloseCode,

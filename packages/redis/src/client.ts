@@ -37,25 +37,3 @@ export function checkClient(client: RedisEvalClient, where: string): void {
     );
   }
 }
-
-/** Checks a `timeoutMs` option. */
-export function checkTimeout(timeoutMs: number, where: string): void {
-  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
-    throw new TypeError(`falgate: ${where} option \`timeoutMs\` must be a positive number`);
-  }
-}
-
-/**
- * Runs `command`, rejecting after `timeoutMs`. Redis clients queue commands while disconnected (ioredis
- * retries forever by default), and a request must not hang on that: it fails instead.
- */
-export function withTimeout<T>(command: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`falgate: Redis ${what} timed out after ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-  });
-  return Promise.race([command, timeout]).finally(() => clearTimeout(timer));
-}

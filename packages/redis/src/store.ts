@@ -1,5 +1,6 @@
 import type { AdmitPlan, AdmitResult, SettlePlan, Store, WindowState } from "@falgate/core";
-import { checkClient, checkTimeout, type RedisEvalClient, withTimeout } from "./client.js";
+import { checkStoreTimeout, withStoreTimeout } from "@falgate/core/binding";
+import { checkClient, type RedisEvalClient } from "./client.js";
 
 /** Options of {@link createRedisStore}. */
 export interface RedisStoreOptions {
@@ -227,8 +228,7 @@ export function createRedisStore(client: RedisEvalClient, options: RedisStoreOpt
   const prefix = options.prefix ?? "";
   if (typeof prefix !== "string")
     throw new TypeError("falgate: createRedisStore option `prefix` must be a string");
-  const timeoutMs = options.timeoutMs ?? 2000;
-  checkTimeout(timeoutMs, "createRedisStore");
+  const timeoutMs = checkStoreTimeout(options.timeoutMs ?? 2000, "createRedisStore");
   const script = (source: string): Script => {
     const sha = sha1(source).catch(() => null);
     return { source, sha };
@@ -261,37 +261,37 @@ export function createRedisStore(client: RedisEvalClient, options: RedisStoreOpt
     }
     return client.eval(s.source, full.length, ...full, ...args);
   };
-  const run = (what: string, s: Script, keys: readonly string[], args: readonly (string | number)[]) =>
-    withTimeout(evaluate(s, keys, args.map(String)), timeoutMs, what);
+  const run = (s: Script, keys: readonly string[], args: readonly (string | number)[]) =>
+    evaluate(s, keys, args.map(String));
 
-  return {
+  const store: Store = {
     async addOnce(key, ttlMs) {
-      return Number(await run("addOnce", scripts.addOnce, [key], [Math.max(1, Math.ceil(ttlMs))])) === 1;
+      return Number(await run(scripts.addOnce, [key], [Math.max(1, Math.ceil(ttlMs))])) === 1;
     },
     async hit(key, limit, windowMs, cost): Promise<WindowState> {
-      const reply = asArray(await run("hit", scripts.hit, [key], [limit, windowMs, cost]));
+      const reply = asArray(await run(scripts.hit, [key], [limit, windowMs, cost]));
       return { allowed: Number(reply[0]) === 1, remaining: Number(reply[1]), resetMs: Number(reply[2]) };
     },
     async acquire(key, id, limit, ttlMs) {
-      return Number(await run("acquire", scripts.acquire, [key], [id, Math.trunc(limit), ttlMs])) === 1;
+      return Number(await run(scripts.acquire, [key], [id, Math.trunc(limit), ttlMs])) === 1;
     },
     async release(key, id) {
-      await run("release", scripts.release, [key], [id]);
+      await run(scripts.release, [key], [id]);
     },
     async renew(key, id, ttlMs) {
-      return Number(await run("renew", scripts.move, [key], [id, id, ttlMs])) === 1;
+      return Number(await run(scripts.move, [key], [id, id, ttlMs])) === 1;
     },
     async move(key, from, to, ttlMs) {
-      return Number(await run("move", scripts.move, [key], [from, to, ttlMs])) === 1;
+      return Number(await run(scripts.move, [key], [from, to, ttlMs])) === 1;
     },
     async slots(key) {
-      return Number(await run("slots", scripts.slots, [key], []));
+      return Number(await run(scripts.slots, [key], []));
     },
     async add(key, amount, ttlMs) {
-      return Number(await run("add", scripts.add, [key], [amount, Math.max(1, Math.ceil(ttlMs))]));
+      return Number(await run(scripts.add, [key], [amount, Math.max(1, Math.ceil(ttlMs))]));
     },
     async total(key) {
-      return Number(await run("total", scripts.total, [key], []));
+      return Number(await run(scripts.total, [key], []));
     },
     async admit(plan: AdmitPlan): Promise<AdmitResult> {
       const keys: string[] = [];
@@ -309,7 +309,7 @@ export function createRedisStore(client: RedisEvalClient, options: RedisStoreOpt
         Math.max(1, Math.ceil(plan.ttlMs)),
         ...plan.slots.map((set) => Math.trunc(set.limit)),
       ];
-      const reply = asArray(await run("admission", scripts.admit, keys, args));
+      const reply = asArray(await run(scripts.admit, keys, args));
       const admitted = Number(reply[0]) === 1;
       return {
         admitted,
@@ -340,10 +340,12 @@ export function createRedisStore(client: RedisEvalClient, options: RedisStoreOpt
         once ? 1 : 0,
         Math.max(1, Math.ceil(once?.ttlMs ?? 1)),
       ];
-      const reply = asArray(await run("settlement", scripts.settle, keys, args));
+      const reply = asArray(await run(scripts.settle, keys, args));
       return Number(reply[0]) === 1 ? Number(reply[1]) : null;
     },
   };
+  // Clients queue commands while Redis is away (ioredis retries forever by default): no call may hang on that.
+  return withStoreTimeout(store, timeoutMs, "Redis");
 }
 
 function asArray(reply: unknown): unknown[] {

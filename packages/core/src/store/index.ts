@@ -8,4 +8,5 @@ export {
   storeOpKeys,
 } from "./engine.js";
 export { createMemoryStore, type MemoryStoreOptions } from "./memory.js";
+export { checkStoreTimeout, withStoreTimeout } from "./timeout.js";
 export type { AdmitPlan, AdmitResult, SettlePlan, Store, WindowState } from "./types.js";
