@@ -215,6 +215,7 @@ async function main() {
     step(`packed ${packs.length} packages`);
 
     await run("npm", ["init", "-y"], { cwd: app, env });
+    const extras = thirdParty();
     await run(
       "npm",
       [
@@ -227,11 +228,11 @@ async function main() {
         // need are installed explicitly below.
         "--legacy-peer-deps",
         ...packs.map((pack) => pack.tarball),
-        ...thirdParty(),
+        ...extras,
       ],
       { cwd: app, env },
     );
-    step(`installed the tarballs and ${thirdParty().join(", ")} with npm into ${app}`);
+    step(`installed the tarballs and ${extras.join(", ")} with npm into ${app}`);
 
     writeAppFiles(app, packs);
     const required = JSON.parse((await run("node", ["load.cjs"], { cwd: app, env })).stdout);
@@ -286,8 +287,7 @@ async function main() {
   }
 }
 
-main().catch(async (error) => {
-  await stopChildren();
+main().catch((error) => {
   console.error(`check:packed: FAILED: ${error instanceof Error ? error.message : error}`);
   process.exitCode = 1;
 });

@@ -33,7 +33,12 @@ function closure(pack, seen = new Set()) {
 console.log(`Packed ${packs.length} packages into ${destination}.\n`);
 console.log("In your app, install the one you need with the falgate packages it depends on:\n");
 const width = Math.max(...packs.map((pack) => pack.name.length));
+/** The @falgate/* peers a package names (e.g. @falgate/node for a `/node` entry point): installed only if used. */
+const falgatePeers = (pack) =>
+  Object.keys(pack.packed.peerDependencies ?? {}).filter((name) => name.startsWith("@falgate/"));
 for (const pack of packs) {
-  console.log(`  ${pack.name.padEnd(width)}  npm install ${closure(pack).join(" ")}`);
+  const peers = falgatePeers(pack);
+  const also = peers.length ? `   (optional: ${peers.join(", ")}, with its own line)` : "";
+  console.log(`  ${pack.name.padEnd(width)}  npm install ${closure(pack).join(" ")}${also}`);
 }
-console.log("\n(@falgate/hono/node also needs the @falgate/node line. Details: docs/install.md)");
+console.log("\nDetails: docs/install.md");

@@ -95,7 +95,7 @@ export async function startNextApp({ module, route, config }) {
         ...process.env,
         ...ENV,
         FALGATE_BENCH_MODULE: module,
-        FALGATE_BENCH_CONFIG: JSON.stringify(falgateConfig),
+        FALGATE_BENCH_CONFIG: JSON.stringify({ ...falgateConfig, mount }),
       },
       stdio: ["ignore", "pipe", "inherit"],
     },

@@ -43,31 +43,6 @@ const ratioCells = (list, row, metric) => [
   vsStandalone(list, row, metric),
 ];
 
-/**
- * The rows under `next start` against their ceiling, the bare Next route handler (same run, 16 connections):
- * what Next itself costs (bare vs falgate standalone) and what falgate costs inside Next. Empty without it.
- */
-export function nextSummary(list) {
-  const bare = byId(list, "next-bare");
-  if (!bare?.rps) return "";
-  const parts = [];
-  const standalone = byId(list, REFERENCES.standalone);
-  if (standalone?.rps)
-    parts.push(
-      `the bare Next route handler reaches ${ratio(list, bare, REFERENCES.standalone, "rps")} of falgate ` +
-        "standalone (Next's own cost per call, plus undici's `fetch`)",
-    );
-  const inNext = [
-    ["falgate-next", "App Router"],
-    ["falgate-next-pages", "Pages Router"],
-  ]
-    .map(([id, name]) => [byId(list, id), name])
-    .filter(([row]) => row?.rps)
-    .map(([row, name]) => `${name} ${ratio(list, row, bare.id, "rps")}`);
-  if (inNext.length) parts.push(`falgate in Next, × the bare Next route handler: ${inNext.join(", ")}`);
-  return parts.length ? ` Under Next (16 connections): ${parts.join("; ")}.` : "";
-}
-
 /** Targets table. */
 export function targetsTable(targets) {
   return table(
@@ -345,7 +320,6 @@ export function renderReport(run) {
     "POST `https://fal.run/fal-ai/echo` with a 72-byte JSON body (mock-fal echoes it). First table: 16 " +
       `connections, ${timing.rounds} × ${timing.seconds} s per row; second: one connection, ` +
       `${timing.rounds} × ${timing.latencySeconds} s per row (wrk \`--latency\`).` +
-      nextSummary(results.json?.c16) +
       (results.redis
         ? ` Redis references, timed from the proxy core over one ioredis connection (${results.redis.ping.count} ` +
           `each): a PING, p50 ${results.redis.ping.p50.toFixed(3)} ms (p99 ${results.redis.ping.p99.toFixed(3)}); ` +

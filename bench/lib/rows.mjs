@@ -21,7 +21,8 @@ const SERVER_PROXY_NO_UPLOADS =
 /**
  * Every row. `proc` is the child process (bench/procs/<proc>.mjs) with its `config`; rows without one hit the
  * upstream directly. `skip` names workloads a row cannot take part in, with the reason printed in their place.
- * `underNext` rows are served by `next start` (bench/next-app, lib/next-app.mjs): their child supervises the
+ * `floor` names the row of the same work in the row's framework without falgate (what the framework alone
+ * reaches). `underNext` rows are served by `next start` (bench/next-app, lib/next-app.mjs): their child supervises the
  * Next process, which is the one measured and profiled.
  */
 export function allRows() {
@@ -89,6 +90,7 @@ export function allRows() {
       group: "adapter",
       proc: "falgate",
       config: { variant: "express" },
+      floor: "passthrough-express",
     },
     {
       id: "falgate-hono",
@@ -104,6 +106,7 @@ export function allRows() {
       proc: "falgate",
       config: { variant: "next" },
       underNext: true,
+      floor: "next-bare",
     },
     {
       id: "falgate-next-pages",
@@ -112,6 +115,7 @@ export function allRows() {
       proc: "falgate",
       config: { variant: "next", router: "pages" },
       underNext: true,
+      floor: "next-bare",
     },
     {
       id: "falgate-limits-memory",

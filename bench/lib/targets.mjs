@@ -1,5 +1,5 @@
 // The targets of issue 12 (and of the limits issue), judged on rows of the same run.
-import { REFERENCES } from "./rows.mjs";
+import { allRows, REFERENCES } from "./rows.mjs";
 
 const MiB = 1024 * 1024;
 
@@ -21,19 +21,15 @@ function ratioTarget(text, list, id, refId, metric, goal) {
   };
 }
 
-/** The framework floor of each adapter row: the same bare pass-through, or plain route, in that framework. */
-const FLOORS = {
-  "falgate-express": "passthrough-express",
-  "falgate-next": "next-bare",
-  "falgate-next-pages": "next-bare",
-};
+/** Each adapter row's framework floor (rows.mjs `floor`). */
+const FLOORS = Object.fromEntries(allRows().flatMap((row) => (row.floor ? [[row.id, row.floor]] : [])));
 
 /** What the framework alone reaches (its floor row × standalone) and this row × that floor; "" without one. */
 function floorNote(list, id) {
   const row = byId(list, id);
   const floor = byId(list, FLOORS[id]);
   const base = byId(list, REFERENCES.standalone);
-  if (!row || !floor || !base) return "";
+  if (!row?.rps || !floor?.rps || !base?.rps) return "";
   return (
     `the framework's floor (${floor.id}) reaches ${(floor.rps / base.rps).toFixed(2)}× standalone; ` +
     `this row ${(row.rps / floor.rps).toFixed(2)}× that floor`

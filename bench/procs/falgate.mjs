@@ -55,15 +55,20 @@ export function falgateOptions(config) {
   return options;
 }
 
+/** The Redis client of the limits row, connected, as docs/production.md builds it (also the probe's). */
+export async function connectRedis(url) {
+  const { Redis } = await import("ioredis");
+  // No offline queue and one retry, so an unreachable Redis fails fast.
+  const client = new Redis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  await new Promise((resolve, reject) => client.once("ready", resolve).once("error", reject));
+  return client;
+}
+
 /** The store of the limits rows: the default in-memory one, or Redis on the bench's own redis-server. */
 async function withStore(config, options) {
   if (config.limits !== "redis") return options;
-  const { Redis } = await import("ioredis");
   const { createRedisStore } = await import("@falgate/redis");
-  // docs/production.md: no offline queue and one retry, so an unreachable Redis fails fast.
-  const client = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-  await new Promise((resolve, reject) => client.once("ready", resolve).once("error", reject));
-  return { ...options, store: createRedisStore(client) };
+  return { ...options, store: createRedisStore(await connectRedis(config.redisUrl)) };
 }
 
 /**
@@ -98,8 +103,8 @@ export async function nextRouteHandlers(config) {
  */
 export async function nextPagesHandler(config) {
   const { createFalgateHandler } = await import("@falgate/next/pages");
-  const { NEXT_MOUNTS } = await import("../lib/next-app.mjs");
-  return createFalgateHandler({ ...falgateOptions(config), path: NEXT_MOUNTS.pages });
+  // `config.mount`: the route's mount, passed by lib/next-app.mjs.
+  return createFalgateHandler({ ...falgateOptions(config), path: config.mount });
 }
 
 async function standalone(config) {
@@ -135,9 +140,7 @@ async function hono(config) {
 
 async function next(config) {
   const { startNextApp } = await import("../lib/next-app.mjs");
-  const route = config.router ?? "app";
-  if (route !== "app" && route !== "pages") throw new Error(`unknown Next router ${JSON.stringify(route)}`);
-  return startNextApp({ module: import.meta.url, route, config });
+  return startNextApp({ module: import.meta.url, route: config.router ?? "app", config });
 }
 
 function nodeServer(server) {

@@ -8,20 +8,11 @@
 //     and reports that process;
 //   - imported by the Next app's bare route (bench/next-app/app/api/bare), which calls bareRouteHandlers().
 import { isMain, runChild } from "../lib/child.mjs";
+import { HOP_BY_HOP } from "../lib/hop.mjs";
 
-// Hop-by-hop headers (RFC 9110 §7.6.1) and what must not go on: the client's host and the target header.
-const HOP_BY_HOP = [
-  "connection",
-  "keep-alive",
-  "transfer-encoding",
-  "upgrade",
-  "proxy-connection",
-  "te",
-  "trailer",
-];
+// What must not go on: hop-by-hop headers, the client's host and the target header.
 const DROP_REQUEST = new Set(["host", "x-fal-target-url", ...HOP_BY_HOP]);
 const DROP_RESPONSE = new Set(HOP_BY_HOP);
-const NO_BODY = new Set(["GET", "HEAD"]);
 
 /**
  * The route's handler: `x-fal-target-url` names the fal URL; the call goes to the same upstream URL falgate's
@@ -48,13 +39,12 @@ export async function bareRouteHandlers({ upstream, key }) {
     for (const [name, value] of request.headers) if (!DROP_REQUEST.has(name)) headers.append(name, value);
     headers.set("authorization", authorization);
     headers.set("x-falgate-upstream-host", target.host);
-    const hasBody = !NO_BODY.has(request.method) && request.body !== null;
     let answer;
     try {
       answer = await fetch(origin + target.pathname + target.search, {
         method: request.method,
         headers,
-        body: hasBody ? request.body : undefined,
+        body: request.body ?? undefined,
         duplex: "half",
         redirect: "manual",
         dispatcher,
@@ -72,15 +62,9 @@ export async function bareRouteHandlers({ upstream, key }) {
     return new Response(answer.body, { status: answer.status, statusText: answer.statusText, headers: out });
   }
 
-  return {
-    GET: handle,
-    POST: handle,
-    PUT: handle,
-    DELETE: handle,
-    PATCH: handle,
-    HEAD: handle,
-    OPTIONS: handle,
-  };
+  return Object.fromEntries(
+    ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"].map((m) => [m, handle]),
+  );
 }
 
 if (isMain(import.meta.url)) {

@@ -7,8 +7,7 @@ import { createServer } from "node:http";
 import { pipeline } from "node:stream";
 import { Pool } from "undici";
 import { runChild } from "../lib/child.mjs";
-
-const HOP_BY_HOP = ["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection", "te"];
+import { HOP_BY_HOP } from "../lib/hop.mjs";
 
 /** Starts the pass-through on node:http, or (`variant: "express"`) as one Express 5 middleware: Express's floor. */
 async function listen(variant, handle) {

@@ -4,9 +4,9 @@
 // account slot set: one Lua script each). "Redis adds at most one round trip" is judged against the admission.
 import { performance } from "node:perf_hooks";
 import { createRedisStore } from "@falgate/redis";
-import Redis from "ioredis";
 import { runChild } from "../lib/child.mjs";
 import { latencySummary } from "../lib/stats.mjs";
+import { connectRedis } from "./falgate.mjs";
 
 /** p50/p99 (ms) of `count` sequential calls of `once(i)`, after `warm` untimed ones; `after(i)` runs untimed. */
 async function time(count, warm, once, after = async () => undefined) {
@@ -25,9 +25,7 @@ async function time(count, warm, once, after = async () => undefined) {
 }
 
 runChild(async ({ redisUrl, count }) => {
-  // As bench/procs/falgate.mjs builds the limits row's client (docs/production.md).
-  const client = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-  await new Promise((resolve, reject) => client.once("ready", resolve).once("error", reject));
+  const client = await connectRedis(redisUrl);
   const store = createRedisStore(client, { prefix: "probe:" });
   const pools = ["pool::bench", "total"];
   const plan = (i) => ({

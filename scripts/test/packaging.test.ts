@@ -2,12 +2,10 @@
 // is a script of its own (npm run check:packaging, npm run check:packed); here they run once each, and their
 // progress lines are printed with the test output.
 import { describe, expect, it } from "vitest";
-import { ROOT, run, toolEnv } from "../lib/packages.mjs";
+import { run } from "../lib/packages.mjs";
 
 async function script(name: string) {
   const result = await run(process.execPath, [`scripts/${name}`], {
-    cwd: ROOT,
-    env: toolEnv(),
     check: false,
     timeoutMs: 280_000,
   });

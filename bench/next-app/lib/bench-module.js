@@ -3,18 +3,13 @@
 // FALGATE_BENCH_CONFIG: the bundler must not follow that import, and a route must not load it during
 // `next build`, which evaluates route modules without the bench's environment.
 
-/** A getter of what the bench module's `factory(config)` returns, loaded once on first use. */
+/** A getter of (a promise of) what the bench module's `factory(config)` returns, loaded once on first use. */
 export function fromBenchModule(factory) {
   let loading;
-  let loaded;
   return () => {
-    if (loaded) return loaded;
-    loading ??= import(/* webpackIgnore: true */ /* turbopackIgnore: true */ process.env.FALGATE_BENCH_MODULE)
-      .then((module) => module[factory](JSON.parse(process.env.FALGATE_BENCH_CONFIG ?? "{}")))
-      .then((value) => {
-        loaded = value;
-        return value;
-      });
+    loading ??= import(
+      /* webpackIgnore: true */ /* turbopackIgnore: true */ process.env.FALGATE_BENCH_MODULE
+    ).then((module) => module[factory](JSON.parse(process.env.FALGATE_BENCH_CONFIG ?? "{}")));
     return loading;
   };
 }
