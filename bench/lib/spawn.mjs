@@ -10,11 +10,18 @@ const procsDir = new URL("../procs/", import.meta.url);
 export function createSpawner({ plan, env }) {
   /**
    * Starts `bench/procs/<name>.mjs` on the cores of `role` ("proxy" or "load"), sends it `config`, and
-   * resolves once it listens. `execArgv` adds Node flags (e.g. `--cpu-prof`) to that child only.
+   * resolves once it listens. `execArgv` adds Node flags (e.g. `--cpu-prof`) to that child only; `fdLimit`
+   * starts it through `sh -c 'ulimit -n N'` (raising the hard limit too needs root; the child checks what it
+   * got), for the soak's processes with tens of thousands of sockets.
    */
-  return async function spawnChild(name, config = {}, { role = "proxy", execArgv = [] } = {}) {
+  return async function spawnChild(name, config = {}, { role = "proxy", execArgv = [], fdLimit } = {}) {
     const script = new URL(`${name}.mjs`, procsDir).pathname;
-    const argv = [...plan.prefix(role), process.execPath, "--expose-gc", ...execArgv, script];
+    let argv = [...plan.prefix(role), process.execPath, "--expose-gc", ...execArgv, script];
+    if (fdLimit) {
+      // `exec` keeps the pid: it is the Node process's, as without the wrapper.
+      const raise = `ulimit -n ${Number(fdLimit)} 2>/dev/null || ulimit -n "$(ulimit -Hn)"; exec "$@"`;
+      argv = ["sh", "-c", raise, "sh", ...argv];
+    }
     const child = spawn(argv[0], argv.slice(1), {
       stdio: ["ignore", "inherit", "inherit", "ipc"],
       env: { ...process.env, ...env },
@@ -27,7 +34,9 @@ async function connect(name, child, config) {
   let seq = 0;
   const waiting = new Map();
   let exited = false;
-  const exitedPromise = new Promise((resolve) => child.once("exit", resolve));
+  const exitedPromise = new Promise((resolve) =>
+    child.once("exit", (code, signal) => resolve({ code, signal })),
+  );
   child.on("message", (message) => {
     const pending = waiting.get(message.id);
     if (!pending) return;
@@ -78,8 +87,17 @@ async function connect(name, child, config) {
     name,
     pid: child.pid,
     info: ready.info,
+    /** Resolves with `{ code, signal }` once the process has exited (by `stop()`, a signal or on its own). */
+    exited: exitedPromise,
     /** CPU µs (user + system), current and peak RSS of the process under test. */
     stats: () => call("stats"),
+    /**
+     * Memory as the process sees it (RSS, heap used and total, external), with `{ handles: true }` its active
+     * handles by type and open descriptors, with `{ gc: true }` after a GC; `info` holds the child's own counters.
+     */
+    probe: (options = {}) => call("probe", { options }),
+    /** Runs the child's step `name` (its `calls[name](args)`) and resolves with what it returns. */
+    invoke: async (name, args, timeoutMs = 120_000) => (await call("call", { name, args }, timeoutMs)).result,
     /** Runs a GC (where it can) and resets the peak-RSS high-water mark to the current RSS. */
     resetPeak: () => call("reset-peak"),
     /** Asks the child to close its servers and exit; kills it if it does not within 10 s. */

@@ -42,21 +42,42 @@ function luaString(text) {
 }
 
 /**
- * Writes a wrk script for one request shape into `dir` and returns its path.
- * @param {{ name: string, method: string, headers?: Record<string, string>, body?: string }} request
+ * Writes a wrk script for one request shape into `dir` and returns its path. With `countNon2xx`, the script
+ * also counts the answers that are not 2xx (`non2xx` in the summary: wrk's own `status` error counts only
+ * >= 400), at the cost of wrk parsing every answer.
+ * @param {{ name: string, method: string, headers?: Record<string, string>, body?: string,
+ *           countNon2xx?: boolean }} request
  */
-export function writeScript(dir, { name, method, headers = {}, body }) {
+export function writeScript(dir, { name, method, headers = {}, body, countNon2xx = false }) {
   const lines = [`wrk.method = ${luaString(method)}`];
   if (body !== undefined) lines.push(`wrk.body = ${luaString(body)}`);
   for (const [header, value] of Object.entries(headers)) {
     lines.push(`wrk.headers[ ${luaString(header)} ] = ${luaString(value)}`);
   }
+  let non2xx = "0";
+  if (countNon2xx) {
+    // `response` runs in each thread's Lua state; `done` in the main one reads the threads' counters.
+    lines.push(
+      "local threads = {}",
+      "function setup(thread) table.insert(threads, thread) end",
+      "non2xx = 0",
+      "function response(status, headers, body)",
+      "  if status < 200 or status > 299 then non2xx = non2xx + 1 end",
+      "end",
+      "local function threadNon2xx()",
+      "  local n = 0",
+      '  for _, thread in ipairs(threads) do n = n + thread:get("non2xx") end',
+      "  return n",
+      "end",
+    );
+    non2xx = "threadNon2xx()";
+  }
   lines.push(
     "function done(summary, latency, requests)",
     "  local e = summary.errors",
     `  io.write(string.format('${MARK}{"requests":%d,"durationUs":%d,"bytes":%d,"connect":%d,"read":%d,` +
-      `"write":%d,"status":%d,"timeout":%d,"p50Us":%d,"p99Us":%d,"meanUs":%.1f,"maxUs":%d}\\n',`,
-    "    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,",
+      `"write":%d,"status":%d,"timeout":%d,"non2xx":%d,"p50Us":%d,"p99Us":%d,"meanUs":%.1f,"maxUs":%d}\\n',`,
+    `    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout, ${non2xx},`,
     "    latency:percentile(50), latency:percentile(99), latency.mean, latency.max))",
     "end",
   );
@@ -104,6 +125,8 @@ export function runWrk({ url, script, connections, seconds, prefix = [] }) {
         p50: s.p50Us / 1000,
         p99: s.p99Us / 1000,
         mean: s.meanUs / 1000,
+        non2xx: s.non2xx,
+        socketErrors: s.connect + s.read + s.write + s.timeout,
         errors,
         errorDetail: errors
           ? `connect ${s.connect}, read ${s.read}, write ${s.write}, status ${s.status}, timeout ${s.timeout}`

@@ -26,8 +26,10 @@ const logger = { warn: log("warn"), error: log("error") };
  * The options every falgate row shares, as a deployment would set them: the key from options, `authorize`
  * returning a constant principal (what a cheap session check costs), every default policy on, and `upstream`
  * pointing at the bench's TLS upstream instead of fal.
+ * `maxTunnelsPerPrincipal` is the tunnel's per-principal cap: none in the bench (0: one principal opens every
+ * tunnel), falgate's default of 5 in the soak (its clients spread over many principals).
  * @param {{ key: string, upstream: string, maxBodySize?: number, tunnelSecret?: string,
- *           limits?: "memory" | "redis", redisUrl?: string }} config
+ *           maxTunnelsPerPrincipal?: number, limits?: "memory" | "redis", redisUrl?: string }} config
  */
 export function falgateOptions(config) {
   const options = {
@@ -40,7 +42,7 @@ export function falgateOptions(config) {
   if (config.tunnelSecret) {
     // The tunnel is attached (by startServer) when falgate token keys are configured.
     options.tokens = { secret: config.tunnelSecret };
-    options.tunnel = { maxPerPrincipal: 0 };
+    options.tunnel = { maxPerPrincipal: config.maxTunnelsPerPrincipal ?? 0 };
   }
   if (config.limits) {
     // Every kind of limit on, generous enough never to refuse a bench request: the rows measure what checking
@@ -73,15 +75,15 @@ async function withStore(config, options) {
 
 /**
  * What a browser does to open the tunnel (used by the bench's clients, in the orchestrator): a fresh falgate
- * token for `app`, minted with the tunnel proxy's `secret` as an app's token route would (tokens are
- * single-use), in the URL of the proxy's WebSocket endpoint.
+ * token for `app` and the principal `subject`, minted with the tunnel proxy's `secret` as an app's token route
+ * would (tokens are single-use), in the URL of the proxy's WebSocket endpoint.
  */
 export async function tunnelClient(secret) {
   const { createTokenIssuer } = await import("@falgate/core");
   const issuer = createTokenIssuer({ secret });
   return {
-    async url(proxyWsUrl, app) {
-      const { token } = await issuer.issue({ subject: "bench", apps: [app] });
+    async url(proxyWsUrl, app, subject = "bench") {
+      const { token } = await issuer.issue({ subject, apps: [app] });
       return `${proxyWsUrl}/${app}/realtime?fal_jwt_token=${encodeURIComponent(token)}`;
     },
   };

@@ -3,7 +3,9 @@
 // state behind both ports, plus two bulk routes for large bodies:
 //   GET  /bench/bytes/source?bytes=N   N bytes of application/octet-stream (content-length set)
 //   POST /bench/bytes/sink             reads the whole body, answers {"bytes": N}
-// Both check `Authorization: Key <key>` as fal does.
+//   POST /bench/echo                   answers the JSON body back, as mock-fal's echo app does, without the
+//                                      mock's routing and request log: the fast upstream of the soak
+// All three check `Authorization: Key <key>` as fal does.
 //
 // mock-fal has no TLS option, so `http.createServer` is swapped for `https.createServer` while the mock starts
 // (it calls it once, in startMockFal): the mock's own request and upgrade handlers then run on a TLS server
@@ -18,7 +20,9 @@ import { runChild } from "../lib/child.mjs";
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
 const KEEP_ALIVE_MS = 65_000;
 
-runChild(async ({ certFile, keyFile, runMs = 8 }) => {
+// `keepAliveMs`: how long idle connections stay open. The bench keeps them between rounds; the soak shortens it so
+// that the proxy's pooled connections are gone when it counts the proxy's handles after the load.
+runChild(async ({ certFile, keyFile, runMs = 8, keepAliveMs = KEEP_ALIVE_MS }) => {
   const tls = { cert: readFileSync(certFile), key: readFileSync(keyFile) };
   const createHttpServer = http.createServer;
   let mockListener;
@@ -53,7 +57,7 @@ runChild(async ({ certFile, keyFile, runMs = 8 }) => {
   plain.listen(0, "127.0.0.1");
   await once(plain, "listening");
   // The proxies' pools keep their upstream connections between rounds instead of handshaking again.
-  for (const server of [secure, plain]) server.keepAliveTimeout = KEEP_ALIVE_MS;
+  for (const server of [secure, plain]) server.keepAliveTimeout = keepAliveMs;
 
   const tlsPort = secure.address().port;
   const plainPort = plain.address().port;
@@ -77,11 +81,12 @@ runChild(async ({ certFile, keyFile, runMs = 8 }) => {
 function withBulkRoutes(key, mockListener) {
   const authorization = `Key ${key}`;
   return (req, res) => {
-    if (!req.url?.startsWith("/bench/bytes/")) return mockListener(req, res);
+    if (!req.url?.startsWith("/bench/")) return mockListener(req, res);
     if (req.headers.authorization !== authorization) {
       res.writeHead(401, { "content-type": "application/json" }).end('{"detail":"Invalid credentials."}');
       return;
     }
+    if (req.url === "/bench/echo" && req.method === "POST") return echo(req, res);
     const url = new URL(req.url, "http://upstream");
     if (url.pathname === "/bench/bytes/sink" && req.method === "POST") return sink(req, res);
     if (url.pathname === "/bench/bytes/source" && req.method === "GET") {
@@ -99,6 +104,21 @@ function sink(req, res) {
   req.on("end", () => {
     res.writeHead(200, { "content-type": "application/json", "x-fal-request-id": "bench-sink" });
     res.end(JSON.stringify({ bytes }));
+  });
+  req.on("error", () => res.destroy());
+}
+
+function echo(req, res) {
+  const chunks = [];
+  req.on("data", (chunk) => chunks.push(chunk));
+  req.on("end", () => {
+    const body = Buffer.concat(chunks);
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "content-length": String(body.length),
+      "x-fal-request-id": "bench-echo",
+    });
+    res.end(body);
   });
   req.on("error", () => res.destroy());
 }
