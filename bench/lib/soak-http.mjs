@@ -105,10 +105,7 @@ async function soak(ctx, falgate, { calls, warmup, connections }) {
   const backMs = performance.now() - waitStart + SETTLE_MS;
 
   const underLoad = samples.filter((sample) => sample.s <= seconds);
-  const half = underLoad.filter((sample) => sample.s >= seconds / 2);
   const rate = main.requests / seconds;
-  const rssSlope = slope(half, "rss");
-  const heapSlope = slope(half, "heapUsed");
   const result = {
     calls: main.requests,
     target: calls,
@@ -131,24 +128,12 @@ async function soak(ctx, falgate, { calls, warmup, connections }) {
     },
     rss: {
       fresh: fresh.rss,
-      idleBefore: before.rss,
-      start: underLoad[0]?.rss,
+      ...memoryFigures(underLoad, "rss", { seconds, rate, before, after }),
       peak: Math.max(peak.peakRss, ...underLoad.map((sample) => sample.rss)),
-      end: underLoad.at(-1)?.rss,
-      idleAfter: after.rss,
-      // Bytes per second over the second half, and per 100,000 calls at the run's mean rate.
-      slopePerSecond: rssSlope,
-      slopePer100k: (rssSlope / rate) * 100_000,
     },
-    heap: {
-      idleBefore: before.heapUsed,
-      idleAfter: after.heapUsed,
-      start: underLoad[0]?.heapUsed,
-      peak: Math.max(...underLoad.map((sample) => sample.heapUsed)),
-      end: underLoad.at(-1)?.heapUsed,
-      slopePerSecond: heapSlope,
-      slopePer100k: (heapSlope / rate) * 100_000,
-    },
+    heap: memoryFigures(underLoad, "heapUsed", { seconds, rate, before, after }),
+    // RSS and heap at every tenth of the calls: flat or not, at a glance.
+    tenths: tenths(underLoad, marks, calls),
     handles: {
       fresh: handleCounts(fresh),
       before: handleCounts(before),
@@ -208,8 +193,48 @@ async function runCalls(wrk, target, rate, onSegment) {
   };
 }
 
+/**
+ * One memory figure (`rss` or `heapUsed`) of the run from its samples under load: idle before and after (the
+ * probes after a GC), the first, largest and last sample, the mean over each half, and the least-squares slope
+ * over the second half, per second and per 100,000 calls at the run's mean `rate`.
+ */
+export function memoryFigures(samples, field, { seconds, rate, before, after }) {
+  const firstHalf = samples.filter((sample) => sample.s < seconds / 2);
+  const secondHalf = samples.filter((sample) => sample.s >= seconds / 2);
+  const perSecond = slope(secondHalf, field);
+  return {
+    idleBefore: before[field],
+    idleAfter: after[field],
+    start: samples[0]?.[field],
+    peak: Math.max(...samples.map((sample) => sample[field])),
+    end: samples.at(-1)?.[field],
+    firstHalfMean: mean(firstHalf, field),
+    secondHalfMean: mean(secondHalf, field),
+    slopePerSecond: perSecond,
+    slopePer100k: (perSecond / rate) * 100_000,
+  };
+}
+
+/** The sample taken when each tenth of `target` calls had been answered (at the end of the wrk run that got there). */
+export function tenths(samples, marks, target) {
+  const out = [];
+  for (let k = 1; k <= 10; k++) {
+    const mark = marks.find((m) => m.calls >= (target * k) / 10);
+    if (!mark) break;
+    const sample = samples.reduce((best, s) =>
+      Math.abs(s.s - mark.s) < Math.abs(best.s - mark.s) ? s : best,
+    );
+    out.push({ calls: mark.calls, rss: sample.rss, heapUsed: sample.heapUsed });
+  }
+  return out;
+}
+
 function memory({ rss, heapUsed, heapTotal, external, arrayBuffers }) {
   return { rss, heapUsed, heapTotal, external, arrayBuffers };
+}
+
+function mean(samples, field) {
+  return samples.length ? samples.reduce((sum, s) => sum + s[field], 0) / samples.length : undefined;
 }
 
 /** Least-squares slope of `field` over time (per second). */

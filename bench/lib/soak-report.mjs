@@ -61,9 +61,15 @@ function httpSection(h) {
     `| start (first sample under load) | ${mib(h.rss.start)} | ${mib(h.heap.start)} |`,
     `| peak | ${mib(h.rss.peak)} | ${mib(h.heap.peak)} |`,
     `| end (last sample under load) | ${mib(h.rss.end)} | ${mib(h.heap.end)} |`,
+    `| mean over the first half of the load | ${mib(h.rss.firstHalfMean)} | ${mib(h.heap.firstHalfMean)} |`,
+    `| mean over the second half of the load | ${mib(h.rss.secondHalfMean)} | ${mib(h.heap.secondHalfMean)} |`,
     `| idle after the load (after a GC) | ${mib(h.rss.idleAfter)} | ${mib(h.heap.idleAfter)} |`,
     "",
     `Slope over the second half (least squares over the samples): RSS ${slope(h.rss)}; heap used ${slope(h.heap)}.`,
+    "",
+    `RSS / heap used (MiB) at every tenth of the calls: ${h.tenths
+      .map((t) => `${mib(t.rss)} / ${mib(t.heapUsed)}`)
+      .join(", ")}.`,
     "",
     `Errors: ${n(h.non2xx)} non-2xx, ${n(h.socketErrors)} socket errors (connect, read, write, timeout), ` +
       `${n(h.shortAnswers)} runs with short answers.`,
