@@ -2,6 +2,7 @@ import type { IncomingMessage } from "node:http";
 import { STATUS_CODES } from "node:http";
 import type { Server as NetServer } from "node:net";
 import type { Duplex } from "node:stream";
+import { createSecureContext, type SecureContext } from "node:tls";
 import { type Falgate, FalgateError, type FalgateOptions, type TunnelInfo } from "@falgate/core";
 import {
   bindingOf,
@@ -194,6 +195,12 @@ export function createTunnel(falgate: Falgate<never> | FalgateOptions = {}): Nod
     client.close(code, reason);
   }
 
+  let tlsContext: SecureContext | undefined;
+  function sharedTls(): SecureContext {
+    tlsContext ??= createSecureContext();
+    return tlsContext;
+  }
+
   function open(clientWs: WebSocket, decision: Extract<TunnelDecision, { action: "connect" }>): void {
     const info: TunnelInfo = { principal: decision.principal, app: decision.app };
     const upstreamWs = new WebSocket(decision.upstream.url, {
@@ -202,6 +209,7 @@ export function createTunnel(falgate: Falgate<never> | FalgateOptions = {}): Nod
       maxPayload: limits.maxPayload,
       handshakeTimeout: limits.connectTimeout,
       followRedirects: false,
+      ...(decision.upstream.url.startsWith("wss:") ? { secureContext: sharedTls() } : {}),
     });
     const client: Side = { ws: clientWs, alive: true, paused: false };
     const upstream: Side = { ws: upstreamWs, alive: true, paused: false };
