@@ -627,23 +627,43 @@ describe("checkWebhook: fal_webhook only to configured https origins", () => {
       origins,
       /more than once/,
     ],
-    [
-      new URL("https://queue.fal.run/fal-ai/flux/dev?FAL_WEBHOOK=https%3A%2F%2Fevil.com"),
-      origins,
-      /not allowed/,
-    ],
-    [
-      new URL("https://queue.fal.run/fal-ai/flux/dev?fal%5Fwebhook=https%3A%2F%2Fevil.com"),
-      origins,
-      /not allowed/,
-    ],
-    [
-      new URL("https://queue.fal.run/fal-ai/flux/dev?fal_webhook+=https%3A%2F%2Fevil.com"),
-      origins,
-      /not allowed/,
-    ],
     [new URL("https://fal.run/fal-ai/flux/dev?fal_webhook=https%3A%2F%2Fevil.com"), origins, /not allowed/],
   ];
+  // Spellings another parser may read as fal_webhook (issue 13, finding 6): refused whatever the URL, even an allowed one.
+  const q = (query: string) => new URL(`https://queue.fal.run/fal-ai/flux/dev?${query}`);
+  const good = encodeURIComponent("https://hooks.example.com/fal");
+  const evil = encodeURIComponent("https://evil.com/fal");
+  const lenient = /reads as fal_webhook/;
+  rows.push(
+    [q(`a=1;fal_webhook=${evil}`), origins, lenient],
+    [q(`;fal_webhook=${evil}`), origins, lenient],
+    [q(`fal_webhook=${good};fal_webhook=${evil}`), origins, lenient],
+    [q(`fal_webhook[]=${evil}`), origins, lenient],
+    [q(`fal_webhook[0]=${evil}`), origins, lenient],
+    [q(`fal_webhook[url]=${good}`), origins, lenient],
+    [q(`fal_webhook%00=${evil}`), origins, lenient],
+    [q(`fal_webhook%00junk=${evil}`), origins, lenient],
+    [q(`fal_webhook%5B%5D=${evil}`), origins, lenient],
+    [q(`FAL_WEBHOOK=${evil}`), origins, lenient],
+    [q(`Fal_Webhook=${good}`), origins, lenient],
+    [q(`fal%5Fwebhook=${evil}`), origins, lenient],
+    [q(`fal%255Fwebhook=${evil}`), origins, lenient],
+    [q(`%66al_webhook=${evil}`), origins, lenient],
+    [q(`fal_webhoo%E2%84%AA=${evil}`), origins, lenient],
+    [q(`%EF%BD%86al_webhook=${evil}`), origins, lenient],
+    [q(`fal_webhook+=${evil}`), origins, lenient],
+    [q(`+fal_webhook=${evil}`), origins, lenient],
+    [q(`fal_webhook%20=${evil}`), origins, lenient],
+    [q(`fal_webhook%09=${evil}`), origins, lenient],
+    [q(`fal.webhook=${evil}`), origins, lenient],
+    [q(`fal+webhook=${evil}`), origins, lenient],
+    [q(`fal[webhook=${evil}`), origins, lenient],
+    [q(`fal_webhook=${good};x=1`), origins, null],
+    [q(`x=1&fal_webhook=${good}&y=a;b`), origins, null],
+    [q(`fal_webhooks=${evil}&my_fal_webhook=${evil}&webhook=${evil}&fal=%00`), origins, null],
+    [q(`prompt=${encodeURIComponent("a fal_webhook; here")}`), origins, null],
+    [q("fal_webhook"), origins, /empty/],
+  );
   test.each(rows)("%s (origins %j)", (url, list, refused) => {
     if (refused === null) {
       expect(() => checkWebhook(url, list)).not.toThrow();

@@ -11,6 +11,7 @@ import {
 import type { Dispatcher } from "undici";
 import { addHeader } from "./headers.js";
 import { declaresBody } from "./input.js";
+import { lingerAfterAnswer } from "./linger.js";
 import { writeReply } from "./reply.js";
 
 const NO_HEADER = (): null => null;
@@ -153,7 +154,7 @@ class Exchange {
     for (const [name, value] of plan.responseHeaders) addHeader(out, name, value);
     try {
       // A request body not read to its end (an early answer) leaves bytes on the socket: close after this answer.
-      if (!this.req.complete && plan.relayBody) res.shouldKeepAlive = false;
+      if (!this.req.complete && plan.relayBody) lingerAfterAnswer(this.req, res);
       res.writeHead(statusCode, statusText, out);
     } catch {
       // Node refused a status or header value from fal: a bare 502 beats a crash or a hanging client.
@@ -200,7 +201,7 @@ class Exchange {
       this.end(failure.status, failure.code, "client_closed");
       return;
     }
-    if (!this.req.complete) res.shouldKeepAlive = false;
+    // A body cut at the cap (undici stopped reading it): writeReply closes after the answer, lingering.
     this.end(failure.status, failure.code, failure.code);
     void writeReply(res, plan.errorReply(failure));
   }

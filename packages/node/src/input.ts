@@ -66,15 +66,7 @@ export class NodeInput implements CallInput {
       if (bytes.byteLength > limit) throw bodyTooLarge(limit);
       return bytes;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of this.req) {
-      const buffer = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Buffer);
-      size += buffer.byteLength;
-      if (size > limit) throw bodyTooLarge(limit);
-      chunks.push(buffer);
-    }
-    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+    return readLimited(this.req, limit);
   }
 
   /** Every request header as Fetch `Headers` (HTTP/2 pseudo-headers and unrepresentable values left out). */
@@ -96,6 +88,46 @@ export class NodeInput implements CallInput {
       if (value !== null) headers.set(name, value);
     return headers;
   }
+}
+
+/**
+ * Reads `req` to its end, at most `limit` bytes. Past the limit it stops reading and rejects with
+ * `payload_too_large`, leaving the request alive (a `for await` would destroy it, and with it the socket the 413
+ * is written to); the answer's writer then discards the rest.
+ */
+function readLimited(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+  return new Promise<Uint8Array>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const settle = (error: Error | null) => {
+      req.off("data", onData);
+      req.off("end", onEnd);
+      req.off("error", settle);
+      req.off("close", onClose);
+      if (error === null) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+      else {
+        req.pause();
+        reject(error);
+      }
+    };
+    const onData = (chunk: Buffer | string) => {
+      const buffer = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+      size += buffer.byteLength;
+      if (size > limit) return settle(bodyTooLarge(limit));
+      chunks.push(buffer);
+    };
+    const onEnd = () => settle(null);
+    const aborted = () => Object.assign(new Error("aborted"), { code: "ECONNRESET" });
+    const onClose = () => {
+      if (!req.readableEnded) settle(aborted());
+    };
+    if (req.readableEnded) return resolve(new Uint8Array(0));
+    if (req.destroyed) return reject(aborted());
+    req.on("data", onData);
+    req.on("end", onEnd);
+    req.on("error", settle);
+    req.on("close", onClose);
+  });
 }
 
 /**

@@ -2,6 +2,7 @@ import { FalgateError } from "../errors.js";
 import { snippet } from "./text.js";
 
 const WEBHOOK_PARAM = "fal_webhook";
+const MAY_NAME_WEBHOOK = /webhook|%/i;
 const originCache = new WeakMap<readonly string[], ReadonlySet<string>>();
 
 function refuse(message: string): never {
@@ -9,16 +10,36 @@ function refuse(message: string): never {
 }
 
 /**
- * Polices the `fal_webhook` query parameter (fal POSTs results to it): allowed only once, as an `https:` URL whose
- * origin is exactly one of `webhookOrigins`. Throws `webhook_not_allowed` otherwise; a target without it passes.
+ * Polices the `fal_webhook` query parameter (fal POSTs results to it): allowed only once, written exactly
+ * `fal_webhook=`, as an `https:` URL whose origin is exactly one of `webhookOrigins`. Any other spelling that some
+ * parser could read as the parameter (see {@link readsAsWebhook}) is refused, whatever its value. Throws
+ * `webhook_not_allowed`; a target without it passes.
  */
 export function checkWebhook(url: URL, webhookOrigins: readonly string[]): void {
-  const hooks: string[] = [];
-  for (const [name, value] of url.searchParams) {
-    // Case and padding variants too: the upstream parser is not ours, so treat anything close as the webhook.
-    if (name.trim().toLowerCase() === WEBHOOK_PARAM) hooks.push(value);
+  const query = url.search;
+  // The common case costs one scan: without "webhook" (any case) or a %-escape no name can spell the parameter.
+  if (query === "" || !MAY_NAME_WEBHOOK.test(query)) return;
+  let canonical = 0;
+  for (const field of query.slice(1).split("&")) {
+    const parts = field.split(";");
+    for (let i = 0; i < parts.length; i++) {
+      const part = parts[i]!;
+      const equals = part.indexOf("=");
+      const name = equals === -1 ? part : part.slice(0, equals);
+      if (i === 0 && name === WEBHOOK_PARAM) {
+        canonical++;
+        continue;
+      }
+      if (readsAsWebhook(name)) {
+        refuse(
+          `The target's query has ${snippet(name)}, which a lenient parser reads as fal_webhook; ` +
+            "write the parameter exactly as fal_webhook=<percent-encoded https URL>, once.",
+        );
+      }
+    }
   }
-  if (hooks.length === 0) return;
+  if (canonical === 0) return;
+  const hooks = url.searchParams.getAll(WEBHOOK_PARAM);
   if (hooks.length > 1) refuse("The target carries fal_webhook more than once; send it at most once.");
   const raw = hooks[0]!;
   const hook = parseStrictHttpsUrl(raw);
@@ -55,6 +76,39 @@ function parseStrictHttpsUrl(raw: string): URL {
     );
   }
   return hook;
+}
+
+/**
+ * True when some query parser could read the raw parameter name `raw` as `fal_webhook`: percent-decoded (as often
+ * as it decodes, as UTF-8 or byte by byte) with `+` as a space, cut at a NUL, stripped of a `[...]` array suffix
+ * (PHP, Rack, qs) and of surrounding whitespace and control characters, with spaces, dots and an open `[` read as
+ * `_` (PHP), compatibility-normalised (NFKC) and in any case.
+ */
+export function readsAsWebhook(raw: string): boolean {
+  let name = raw.replace(/\+/g, " ");
+  for (let i = 0; i < 4 && name.includes("%"); i++) {
+    const decoded = percentDecode(name);
+    if (decoded === name) break;
+    name = decoded;
+  }
+  const nul = name.indexOf("\0");
+  if (nul !== -1) name = name.slice(0, nul);
+  const open = name.indexOf("[");
+  if (open !== -1 && name.indexOf("]", open) !== -1) name = name.slice(0, open);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is stripped here.
+  name = name.normalize("NFKC").replace(/^[\s\x00-\x1f\x7f]+|[\s\x00-\x1f\x7f]+$/g, "");
+  return name.toLowerCase().replace(/[\s.[]/g, "_") === WEBHOOK_PARAM;
+}
+
+function percentDecode(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    // Not UTF-8 (or a stray %): decode what can be, byte by byte, as lenient parsers do.
+    return value.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) =>
+      String.fromCharCode(Number.parseInt(hex, 16)),
+    );
+  }
 }
 
 function origins(list: readonly string[]): ReadonlySet<string> {
