@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs the system programs the test suite drives (Debian's chromium, redis-server) when they are missing.
+# Installs the system programs the test suite drives (Debian's chromium, redis-server, openssl) when they are missing.
 # Uses apt-get as root or through passwordless sudo; otherwise says what to install and lets the tests report it.
 missing=""
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
