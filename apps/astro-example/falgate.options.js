@@ -7,8 +7,9 @@
  */
 export function falgateOptions(env) {
   return {
-    // Only these fal apps can be called through this proxy.
-    allowedEndpoints: ["fal-ai/*"],
+    // Only these fal apps can be called through this proxy. fal tokens (scoped by app name, for every
+    // owner) are only minted for apps named exactly, like fast-sdxl here; `fal-ai/*` alone allows none.
+    allowedEndpoints: ["fal-ai/*", "fal-ai/fast-sdxl"],
     // Other origins of yours whose pages call this proxy (comma-separated); same-origin pages need nothing.
     allowedOrigins: (env.FALGATE_ALLOWED_ORIGINS ?? "")
       .split(",")

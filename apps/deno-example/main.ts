@@ -15,8 +15,9 @@ const env: FalgateEnv = new Proxy(
 );
 
 const falgate = createFalgate<DenoContext>({
-  // Only these fal apps can be called through this proxy.
-  allowedEndpoints: ["fal-ai/*"],
+  // Only these fal apps can be called through this proxy. fal tokens (scoped by app name, for every
+  // owner) are only minted for apps named exactly, like fast-sdxl here; `fal-ai/*` alone allows none.
+  allowedEndpoints: ["fal-ai/*", "fal-ai/fast-sdxl"],
   // Other origins of yours whose pages call this proxy (comma-separated); same-origin pages need nothing.
   allowedOrigins: list(Deno.env.get("FALGATE_ALLOWED_ORIGINS")),
   // Development: send fal traffic to a local mock (`falgate-mock`) instead of fal.ai.

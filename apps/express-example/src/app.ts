@@ -11,8 +11,9 @@ import { PAGE } from "./page.js";
 /** The example's falgate instance: `options` are merged over the defaults (the server passes env settings, tests the mock). */
 export function createExampleFalgate(options: FalgateOptions<ExpressContext> = {}): Falgate<ExpressContext> {
   return createFalgate({
-    // Only these fal apps can be called through the proxy.
-    allowedEndpoints: ["fal-ai/*"],
+    // Only these fal apps can be called through the proxy. fal tokens (scoped by app name, for every
+    // owner) are only minted for apps named exactly, like fast-sdxl here; `fal-ai/*` alone allows none.
+    allowedEndpoints: ["fal-ai/*", "fal-ai/fast-sdxl"],
     // No `authorize` hook: only same-origin pages (and `allowedOrigins`) may call. In a real app, return the
     // signed-in user: authorize: (request, { req }) => (req.user ? { id: req.user.id } : null)
     ...options,

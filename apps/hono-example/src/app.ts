@@ -9,8 +9,9 @@ import { Hono } from "hono";
 
 /** The example's falgate instance, `options` merged over the defaults. */
 export function createExampleFalgate(options: FalgateOptions<HonoContext> = {}): Falgate<HonoContext> {
-  // Only these fal apps can be called through the proxy.
-  return createFalgate({ allowedEndpoints: ["fal-ai/*"], ...options });
+  // Only these fal apps can be called through the proxy. fal tokens (scoped by app name, for every owner) are only
+  // minted for apps named exactly, like fast-sdxl here; `fal-ai/*` alone allows none.
+  return createFalgate({ allowedEndpoints: ["fal-ai/*", "fal-ai/fast-sdxl"], ...options });
 }
 
 /**

@@ -97,6 +97,7 @@ export type {
   FetchLike,
   HookContext,
   Logger,
+  MintInfo,
   Platform,
   Principal,
   RequestInfo,

@@ -95,10 +95,20 @@ export interface RequestInfo<C extends object = object> {
   request: Request;
   /** The env and the framework's objects, as `authorize` got them. */
   ctx: HookContext<C>;
+  /** Set when the call mints a token (the token route, or a fal token request): which kind, for which apps. */
+  mint?: MintInfo;
+}
+
+/** A token mint as the `onRequest` hook sees it. */
+export interface MintInfo {
+  /** `falgate`: a tunnel token falgate signs (nothing is forwarded); `fal`: a fal token requested with the key. */
+  type: "falgate" | "fal";
+  /** The app ids (token route) or the fal app aliases (`allowed_apps` of a fal token request) it is for. */
+  apps: readonly string[];
 }
 
 /** What the `onResponse` hook sees, when the answer is complete (body fully sent or failed). */
-export interface ResponseInfo<C extends object = object> extends Omit<RequestInfo<C>, "request"> {
+export interface ResponseInfo<C extends object = object> extends Omit<RequestInfo<C>, "request" | "mint"> {
   status: number;
   durationMs: number;
   /** Request body bytes forwarded upstream. */

@@ -33,7 +33,8 @@ function logged(format: "pretty" | "json", options: FalgateOptions = {}) {
       return user ? { id: user } : null;
     },
     tokens: { secret: SECRET },
-    allowedEndpoints: ["fal-ai/*"],
+    // fal tokens need the app named: `fal-ai/*` alone cannot pin an alias to its owner.
+    allowedEndpoints: ["fal-ai/*", "fal-ai/fast-lcm"],
     ...options,
   });
   const call = (path: string, init: RequestInit & { target?: string } = {}) => {

@@ -6,12 +6,14 @@ import { type FalTokenContext, rewriteFalTokenRequest as rewriteInput } from "..
 import { createTokenIssuer } from "../src/tokens/index.js";
 import {
   isTokenPath,
+  mintFalgateToken,
   type TokenRouteContext,
   type TokenRouteResult,
   tokenRoute,
 } from "../src/tokens/route.js";
 
-const rewriteFalTokenRequest = (request: Request, c: FalTokenContext) => rewriteInput(webInput(request), c);
+const rewriteFalTokenRequest = async (request: Request, c: FalTokenContext) =>
+  (await rewriteInput(webInput(request), c)).body;
 const handleTokenRoute = (request: Request, c: TokenRouteContext) => tokenRoute(webInput(request), c);
 
 const SECRET = "an-hs256-secret-of-at-least-32-bytes!!";
@@ -187,7 +189,7 @@ describe("the token route", () => {
       headers: { "content-type": "application/json" },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
-  const falBody = (result: TokenRouteResult) => ("falTokenBody" in result ? result.falTokenBody : null);
+  const falBody = (result: TokenRouteResult) => (result.type === "fal" ? result.falTokenBody : null);
 
   test("isTokenPath matches paths ending in /token", () => {
     expect(isTokenPath("/api/fal/proxy/token")).toBe(true);
@@ -199,10 +201,11 @@ describe("the token route", () => {
   test("mints a falgate token (a JSON string) scoped to the principal and the app the official client names", async () => {
     const c = routeCtx();
     const result = await handleTokenRoute(post({ app: "fal-ai/fast-lcm-diffusion/realtime" }), c);
-    if (!("reply" in result)) throw new Error("expected a reply");
-    expect(result.reply.status).toBe(200);
-    expect(result.reply.headers).toContainEqual(["cache-control", "no-store"]);
-    const token = JSON.parse(result.reply.body ?? "null");
+    if (result.type !== "falgate") throw new Error("expected a falgate token");
+    const reply = await mintFalgateToken(result.issuer, { id: "user-1" }, result.app);
+    expect(reply.status).toBe(200);
+    expect(reply.headers).toContainEqual(["cache-control", "no-store"]);
+    const token = JSON.parse(reply.body ?? "null");
     expect(typeof token).toBe("string");
     const claims = await c.issuer!.verify(token, { app: "fal-ai/fast-lcm-diffusion/realtime" });
     expect(claims).toMatchObject({ sub: "user-1", apps: ["fal-ai/fast-lcm-diffusion/realtime"] });

@@ -66,11 +66,16 @@ const admitRun = (limiter: Limiter, principal = "alice", t: FalTarget = RUN) =>
   limiter.admit({ principal, kind: "proxy", target: t });
 
 describe("options", () => {
-  test("nothing configured: no limiter at all", () => {
-    expect(createLimiter(undefined)).toBeNull();
-    expect(createLimiter({})).toBeNull();
-    expect(createLimiter({ rate: false, endpoints: { "fal-ai/flux/*": { price: 3 } } })).toBeNull();
-    expect(createLimiter({ rate: "1/s" })).not.toBeNull();
+  test("nothing configured: only token mints are limited (60/min), and calls need no admission", () => {
+    for (const options of [
+      undefined,
+      {},
+      { rate: false as const, endpoints: { "fal-ai/flux/*": { price: 3 } } },
+    ]) {
+      expect(createLimiter(options)?.limitsCalls).toBe(false);
+    }
+    expect(createLimiter({ tokens: { rate: false } })).toBeNull();
+    expect(createLimiter({ rate: "1/s" })?.limitsCalls).toBe(true);
   });
 
   test.each([

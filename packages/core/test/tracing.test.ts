@@ -43,7 +43,8 @@ function traced(options: FalgateOptions = {}) {
       return user ? { id: user } : null;
     },
     tokens: { secret: SECRET },
-    allowedEndpoints: ["fal-ai/*"],
+    // fal tokens need the app named: `fal-ai/*` alone cannot pin an alias to its owner.
+    allowedEndpoints: ["fal-ai/*", "fal-ai/fast-lcm"],
     observers: [createTracing()],
     ...options,
   });

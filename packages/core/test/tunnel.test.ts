@@ -28,7 +28,14 @@ function gate(options: RealtimeOptions = {}) {
 
 async function upgrade(path: string, headers: Record<string, string> = {}, host = "app.test") {
   return new Request(`http://${host}${path}`, {
-    headers: { upgrade: "websocket", connection: "Upgrade", host, ...headers },
+    headers: {
+      upgrade: "websocket",
+      connection: "Upgrade",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      "sec-websocket-version": "13",
+      host,
+      ...headers,
+    },
   });
 }
 
@@ -232,6 +239,8 @@ describe("createTunnelGate: hardening", () => {
         headers: {
           upgrade: "websocket",
           connection: "Upgrade",
+          "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+          "sec-websocket-version": "13",
           host: "app.test",
           origin: "https://evil.example",
         },

@@ -141,8 +141,9 @@ export function createTunnel(falgate: Falgate<never> | FalgateOptions = {}): Nod
       pending.delete(socket);
       socket.off("error", onSocketError);
     };
+    // The raw target: URL parsing resolves `..`, `%2e` and `\`, and the gate refuses what parsing would change.
     gate
-      .decide(toRequest(req, url), process.env)
+      .decide(toRequest(req, url), process.env, req.url)
       .then(async (decision) => {
         if (decision.action === "pass") {
           settle();

@@ -27,7 +27,8 @@ async function server(options: ServerOptions = {}): Promise<RunningServer & { pr
     upstream: mock.url,
     logger: silent,
     tokens: { secret: SECRET },
-    allowedEndpoints: ["fal-ai/*"],
+    // fal tokens need the app named: `fal-ai/*` alone cannot pin an alias to its owner.
+    allowedEndpoints: ["fal-ai/*", "fal-ai/echo"],
     authorize: (request) => {
       const user = request.headers.get("x-user");
       return user ? { id: user } : null;

@@ -59,7 +59,8 @@ async function observed(): Promise<{ server: RunningServer; lines: string[]; pro
     accessLog: true,
     tracing: true,
     metrics: true,
-    allowedEndpoints: ["fal-ai/*"],
+    // fal tokens need the app named: `fal-ai/*` alone cannot pin an alias to its owner.
+    allowedEndpoints: ["fal-ai/*", "fal-ai/echo"],
     authorize: (request) =>
       request.headers.get("authorization") === `Bearer ${BEARER}` ? { id: "user-1" } : null,
   });

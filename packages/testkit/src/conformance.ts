@@ -41,8 +41,11 @@ export interface ConformanceConfig {
 
 /** An allowed cross-origin caller in {@link conformanceOptions}. */
 export const ALLOWED_ORIGIN = "https://app.example.com";
-/** The endpoint patterns in {@link conformanceOptions}. */
-export const ALLOWED_ENDPOINTS = ["fal-ai/*"];
+/**
+ * The endpoint patterns in {@link conformanceOptions}: fal-ai's apps, and `fast-sdxl` named so that fal tokens (scoped
+ * by alias, for every owner) may be minted for it.
+ */
+export const ALLOWED_ENDPOINTS = ["fal-ai/*", "fal-ai/fast-sdxl"];
 
 /** The options the suite starts every adapter with, for a given mock. */
 export function conformanceOptions(mock: Pick<MockFal, "key" | "url">): ConformanceOptions {

@@ -6,7 +6,7 @@ import type { AdmitPlan, AdmitResult, SettlePlan, Store } from "../store/types.j
 import type { Logger } from "../types.js";
 import { type PolicyState, rateLimitHeaders, seconds } from "./headers.js";
 import type { BudgetPeriod, LimitsOptions, Rate, ResolvedLimits } from "./options.js";
-import { resolveLimits } from "./options.js";
+import { limitsCalls, resolveLimits } from "./options.js";
 import { type BudgetWindow, budgetWindows } from "./periods.js";
 
 /** What is being admitted: a proxied fal call, a token mint (token route), or a realtime tunnel open. */
@@ -74,6 +74,11 @@ export interface Usage {
  * policy and before forwarding, and {@link Limiter.settle} once the answer is over (or the tunnel closed).
  */
 export interface Limiter {
+  /**
+   * False when only token mints are limited: proxied calls and tunnel opens then need no admission (the pipeline
+   * skips the limiter for them: zero work on the hot path).
+   */
+  readonly limitsCalls: boolean;
   /**
    * Admits a call or throws a 429 `FalgateError` (`rate_limited`, `concurrency_limited`, `budget_exhausted`)
    * carrying `retry-after` and the RateLimit headers. One store round trip at most, bounded by `storeTimeout`;
@@ -175,6 +180,7 @@ export function createLimiter(
 }
 
 class LimiterImpl implements Limiter {
+  readonly limitsCalls: boolean;
   private readonly templates = new Map<string, Template>();
   private readonly periodOf: ((at: number) => BudgetWindow) | null;
   private readonly instance = randomId();
@@ -192,6 +198,7 @@ class LimiterImpl implements Limiter {
   ) {
     this.periodOf = limits.budget && budgetWindows(limits.budget);
     this.local = isLocalStore(limits.store);
+    this.limitsCalls = limitsCalls(limits);
   }
 
   async admit(request: AdmitRequest): Promise<Admission> {

@@ -53,7 +53,8 @@ export interface EndpointLimits {
 /**
  * Rate limits, concurrency caps and budgets (docs/limits.md). Everything is per principal (the `authorize`
  * hook's id, or the client's address for anonymous callers) except `maxConcurrentTotal`. Nothing is limited
- * unless configured, and with nothing configured the limiter does no work at all.
+ * unless configured but token mints (`tokens.rate`, 60/min by default), and with nothing else configured proxied
+ * calls and tunnels do no limiter work at all.
  * @example
  * limits: {
  *   rate: "60/min",
@@ -71,7 +72,10 @@ export interface LimitsOptions {
    * @default {}
    */
   endpoints?: Readonly<Record<string, EndpointLimits>>;
-  /** Token mints (the token route, fal token requests) per principal, in their own window. @default { rate: the top-level `rate` } */
+  /**
+   * Token mints (the token route, fal token requests) per principal, in their own window; `false`: none.
+   * On even when `limits` is not set. @default { rate: the top-level `rate`, else "60/min" }
+   */
   tokens?: { rate?: RateLimit | false };
   /**
    * Realtime tunnel opens per principal, in their own window; an open tunnel also holds a concurrency slot.
@@ -253,11 +257,11 @@ function specificity(pattern: string): number {
 }
 
 /**
- * Validates `limits` once. Resolves `null` when nothing is limited, so the pipeline skips the limiter entirely;
- * a bad value throws a `TypeError` naming the option.
+ * Validates `limits` once (`undefined` reads as `{}`). Resolves `null` when nothing is limited, so the pipeline
+ * skips the limiter entirely; a bad value throws a `TypeError` naming the option.
  */
 export function resolveLimits(options: LimitsOptions | undefined, store: Store): ResolvedLimits | null {
-  if (options === undefined) return null;
+  if (options === undefined) return resolveLimits({}, store);
   if (typeof options !== "object" || options === null) fail("", "must be an object");
   const top = rate("rate", options.rate, null, "rate", "rate");
   const tokens = options.tokens ?? {};
@@ -265,7 +269,9 @@ export function resolveLimits(options: LimitsOptions | undefined, store: Store):
   const tokenRate = rate(
     "tokens.rate",
     tokens.rate,
-    top && { ...top, key: "token", policy: "tokens" },
+    top
+      ? { ...top, key: "token", policy: "tokens" }
+      : rate("tokens.rate", LIMITS_DEFAULTS.tokenRate, null, "token", "tokens"),
     "token",
     "tokens",
   );
@@ -330,13 +336,18 @@ export function resolveLimits(options: LimitsOptions | undefined, store: Store):
     storeTimeout: count("storeTimeout", options.storeTimeout, LIMITS_DEFAULTS.storeTimeout, 1),
     keyPrefix,
   };
-  const limited =
-    resolved.rate ||
-    resolved.tokenRate ||
-    resolved.tunnelRate ||
-    resolved.maxConcurrent > 0 ||
-    resolved.maxConcurrentTotal > 0 ||
-    resolved.budget ||
-    endpoints.some((rule) => rule.rate || (rule.maxConcurrent ?? 0) > 0);
+  const limited = resolved.tokenRate !== null || limitsCalls(resolved);
   return limited ? resolved : null;
+}
+
+/** True when proxied calls or tunnels are limited (not only token mints): they then need admission. */
+export function limitsCalls(resolved: ResolvedLimits): boolean {
+  return Boolean(
+    resolved.rate ||
+      resolved.tunnelRate ||
+      resolved.maxConcurrent > 0 ||
+      resolved.maxConcurrentTotal > 0 ||
+      resolved.budget ||
+      resolved.endpoints.some((rule) => rule.rate || (rule.maxConcurrent ?? 0) > 0),
+  );
 }

@@ -51,9 +51,14 @@ export const DEFAULTS = Object.freeze({
     highWaterMark: 1024 * 1024,
     maxPerPrincipal: 5,
   }),
-  /** Rate limits, concurrency caps and budgets (`limits`): nothing is limited unless configured. */
+  /**
+   * Rate limits, concurrency caps and budgets (`limits`): nothing is limited unless configured, but token mints
+   * (`tokenRate`, per principal), so that no configuration never means one caller can mint without bound.
+   */
   limits: Object.freeze({
     rate: false,
+    /** Token mints per principal when neither `limits.tokens.rate` nor `limits.rate` is set. */
+    tokenRate: "60/min",
     maxConcurrent: 0,
     maxConcurrentTotal: 0,
     callTimeout: 900_000,

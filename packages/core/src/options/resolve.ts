@@ -54,8 +54,13 @@ export interface Settings<C extends object = object> {
   onResponse: ((info: ResponseInfo<C>) => void | Promise<void>) | undefined;
   events: Emitter;
   store: Store;
-  /** Rate limits, concurrency caps and budgets; `null` when nothing is limited (zero work per call). */
+  /**
+   * Rate limits, concurrency caps and budgets of proxied calls and tunnels; `null` when none of them is limited
+   * (zero work per call). When not `null`, it is `mintLimiter`.
+   */
   limiter: Limiter | null;
+  /** The limiter token mints go through (the default mint rate applies without `limits`); `null` only when disabled. */
+  mintLimiter: Limiter | null;
   falTokenMaxExpiration: number;
   /** The falgate token issuer for an env; `null` when no token key is configured. */
   tokenIssuer: (env: FalgateEnv) => TokenIssuer | null;
@@ -166,6 +171,11 @@ export function resolveOptions<C extends object>(options: FalgateOptions<C>): Se
   for (const observer of options.observers ?? []) fn("observers[]", observer);
   const t = DEFAULTS.timeouts;
   const events = createEmitter(logger, options.observers ?? []);
+  const limiter = createLimiter(options.limits, {
+    store,
+    logger,
+    onSpend: (spend) => events.active && events.emit({ type: "spend", ...spend }),
+  });
 
   return {
     credentials,
@@ -197,11 +207,8 @@ export function resolveOptions<C extends object>(options: FalgateOptions<C>): Se
     onResponse: fn("onResponse", options.onResponse),
     events,
     store,
-    limiter: createLimiter(options.limits, {
-      store,
-      logger,
-      onSpend: (spend) => events.active && events.emit({ type: "spend", ...spend }),
-    }),
+    limiter: limiter?.limitsCalls ? limiter : null,
+    mintLimiter: limiter,
     falTokenMaxExpiration: nonNegative(
       "falTokens.maxExpiration",
       options.falTokens?.maxExpiration,

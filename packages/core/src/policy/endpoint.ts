@@ -12,7 +12,12 @@ export interface EndpointPolicy {
    * with {@link EndpointPolicy.allowsAlias}); unrecognised targets pass only when nothing restricts the call.
    */
   allows(target: FalTarget, narrowing?: readonly string[]): boolean;
-  /** True when a fal token may name `alias` (an app name such as `flux`) in `allowed_apps`. */
+  /**
+   * True when a fal token may name `alias` (an app name such as `flux`) in `allowed_apps`. fal scopes its tokens
+   * by alias only (the token opens `{any owner}/{alias}`), so an owner wildcard (`fal-ai/*`) never allows one: a
+   * pattern must name the app (`fal-ai/flux`, `fal-ai/flux/*`, `fal-ai/flux/dev`), in the allowlist and in the
+   * principal's narrowing alike. With no patterns anywhere, every alias is allowed.
+   */
   allowsAlias(alias: string, narrowing?: readonly string[]): boolean;
   /** `false` when no patterns are configured (every app allowed). */
   readonly restricted: boolean;
@@ -60,7 +65,8 @@ export function compileEndpointPolicy(patterns?: readonly string[]): EndpointPol
     allowsAlias(alias, narrowing) {
       if (typeof alias !== "string" || !ALIAS.test(alias)) return false;
       const extra = narrowingPatterns(narrowing);
-      const matches = (p: Pattern) => p.appName === "*" || p.appName === alias;
+      // Never `appName === "*"`: an owner wildcard cannot pin down which owner's app a fal token would open.
+      const matches = (p: Pattern) => p.appName === alias;
       return (configured === null || configured.some(matches)) && (extra === null || extra.some(matches));
     },
   };

@@ -3,10 +3,10 @@ import type { CallRecord } from "../events/types.js";
 import type { Admission, Usage } from "../limits/limiter.js";
 import type { Settings } from "../options/resolve.js";
 import { checkWebhook, classifyTarget, type FalTarget } from "../policy/index.js";
-import { rewriteFalTokenRequest } from "../tokens/fal.js";
+import { checkFalTokenTarget, rewriteFalTokenRequest } from "../tokens/fal.js";
 import type { TokenIssuer } from "../tokens/jwt.js";
-import { isTokenPath, tokenRoute } from "../tokens/route.js";
-import type { HookContext, Platform, Principal } from "../types.js";
+import { isTokenPath, mintFalgateToken, tokenRoute } from "../tokens/route.js";
+import type { HookContext, MintInfo, Platform, Principal } from "../types.js";
 import { ANONYMOUS, authenticate, checkOrigin, limitKey } from "./access.js";
 import { corsHeaders, preflightReply } from "./cors.js";
 import { upstreamRequestHeaders } from "./headers.js";
@@ -74,15 +74,17 @@ export async function decide<C extends object>(
           : "This target is not an endpoint this proxy allows.",
       );
     }
-    const body =
-      fal.kind === "token"
-        ? await rewriteFalTokenRequest(input, {
-            principal,
-            endpoints: settings.endpoints,
-            maxExpiration: settings.falTokenMaxExpiration,
-          })
-        : null;
-    return { kind: "forward", plan: await plan(call, target, fal, body) };
+    if (fal.kind !== "token") return { kind: "forward", plan: await plan(call, target, fal, null) };
+    checkFalTokenTarget(target);
+    const { body, aliases } = await rewriteFalTokenRequest(input, {
+      principal,
+      endpoints: settings.endpoints,
+      maxExpiration: settings.falTokenMaxExpiration,
+    });
+    return {
+      kind: "forward",
+      plan: await plan(call, target, fal, body, { mint: { type: "fal", apps: aliases } }),
+    };
   } catch (error) {
     if (!isFalgateError(error)) {
       // Not ours: usually a bug in an app hook (authorize, credentials, onRequest). Its message helps the
@@ -128,29 +130,46 @@ async function tokenCall<C extends object>(call: Call<C>): Promise<Decision> {
     });
     throw new FalgateError("internal_error", "falgate token keys are misconfigured.");
   }
-  const admission = settings.limiter
-    ? await settings.limiter.admit({ principal: keyOf(call), kind: "token", target: null })
+  const admission = settings.mintLimiter
+    ? await settings.mintLimiter.admit({ principal: keyOf(call), kind: "token", target: null })
     : null;
+  // An anonymous caller's tokens name its address key, so the tunnel's limits count it like its HTTP calls.
+  const tokenPrincipal = principal === ANONYMOUS ? { id: keyOf(call) } : principal;
   try {
     const result = await tokenRoute(input, {
-      // An anonymous caller's tokens name its address key, so the tunnel's limits count it like its HTTP calls.
-      principal: principal === ANONYMOUS ? { id: keyOf(call) } : principal,
+      principal: tokenPrincipal,
       endpoints: settings.endpoints,
       maxExpiration: settings.falTokenMaxExpiration,
       issuer,
     });
     record.endpointId = result.app;
     record.appId = classifyTarget(new URL(`https://fal.run/${result.app}`)).appId;
-    if ("reply" in result) {
-      result.reply.headers.push(...corsHeaders(call.corsOrigin, settings), ...limitHeaders(admission));
+    const mint: MintInfo = { type: result.type, apps: [result.app] };
+    if (result.type === "falgate") {
+      // A mint is a call like any other for the app's hook, which may still refuse it.
+      if (settings.onRequest) {
+        const { ctx } = call;
+        const target = new URL(input.url);
+        await settings.onRequest({
+          principal,
+          method: input.method,
+          target,
+          endpointId: null,
+          request: input.request,
+          ctx,
+          mint,
+        });
+      }
+      const reply = await mintFalgateToken(result.issuer, tokenPrincipal, result.app);
+      reply.headers.push(...corsHeaders(call.corsOrigin, settings), ...limitHeaders(admission));
       settleNow(call, admission, 200);
-      return answered(settings, record, result.reply, call.startedAt);
+      return answered(settings, record, reply, call.startedAt);
     }
     // A clean JSON POST: the browser's request may carry no content-type (`?app=`) or other headers.
     const headers = ["content-type", "application/json", "accept", "application/json"];
     return {
       kind: "forward",
-      plan: await plan(call, FAL_TOKENS, null, result.falTokenBody, { headers, admission }),
+      plan: await plan(call, FAL_TOKENS, null, result.falTokenBody, { headers, admission, mint }),
     };
   } catch (error) {
     settleNow(call, admission, 0);
@@ -184,8 +203,10 @@ function limitHeaders(admission: Admission | null): Array<[string, string]> {
 
 /** Settles a reservation whose call ended without a forwarded answer (a refusal after admission, a minted token). */
 function settleNow<C extends object>(call: Call<C>, admission: Admission | null, status: number): void {
-  if (!admission || !call.settings.limiter) return;
-  const done = call.settings.limiter.settle(admission.reservation, { status, header: () => null });
+  // `mintLimiter` is `limiter` whenever calls are limited: every admission came from it.
+  const limiter = call.settings.mintLimiter;
+  if (!admission || !limiter) return;
+  const done = limiter.settle(admission.reservation, { status, header: () => null });
   call.platform.waitUntil?.(done);
 }
 
@@ -195,7 +216,7 @@ async function plan<C extends object>(
   target: URL,
   fal: FalTarget | null,
   body: string | null,
-  token?: { headers: string[]; admission: Admission | null },
+  token?: { headers?: string[]; admission?: Admission | null; mint: MintInfo },
 ): Promise<ForwardPlan> {
   const { settings, input, ctx, principal, record } = call;
   const fixedHeaders = token?.headers;
@@ -208,14 +229,18 @@ async function plan<C extends object>(
       throw bodyTooLarge(settings.maxBodySize);
   }
   if (settings.onRequest) {
-    await settings.onRequest({ principal, method, target, endpointId, request: input.request, ctx });
+    const info = { principal, method, target, endpointId, request: input.request, ctx };
+    await settings.onRequest(token ? { ...info, mint: token.mint } : info);
   }
   const key = await resolveKey(() => input.request, ctx.env, principal, settings);
-  const admission = token
-    ? token.admission
-    : settings.limiter
-      ? await settings.limiter.admit({ principal: keyOf(call), kind: "proxy", target: fal })
-      : null;
+  // Token mints (the token route's fal tokens, intercepted fal token requests) count even when calls are not limited.
+  const limiter = token ? settings.mintLimiter : settings.limiter;
+  const admission =
+    token?.admission !== undefined
+      ? token.admission
+      : limiter
+        ? await limiter.admit({ principal: keyOf(call), kind: "proxy", target: fal })
+        : null;
   let plan: ForwardPlan;
   try {
     plan = createPlan({
@@ -235,7 +260,7 @@ async function plan<C extends object>(
       env: ctx.env,
       waitUntil: call.platform.waitUntil,
       startedAt: call.startedAt,
-      limits: admission && settings.limiter ? { limiter: settings.limiter, admission } : null,
+      limits: admission && limiter ? { limiter, admission } : null,
       capture: admission && fal && (fal.action === "submit" || fal.action === "cancel") ? CAPTURE_BYTES : 0,
     });
   } catch (error) {

@@ -37,46 +37,109 @@ export function isLocalStore(store: Store): boolean {
 }
 
 /**
- * A `Map` of cells holding at most `maxKeys`. Each new key pays for its room: once as many keys have come in as
- * the table holds, expired cells are swept (amortised O(1) per new key); when it is full of live cells, the
- * oldest key (insertion order) that is not a replay id is dropped: that key's limit forgets what it counted, which
- * beats unbounded memory.
+ * A `Map` of cells holding at most `maxKeys`, where no operation walks the whole table. Replay ids (`once` cells)
+ * sit in a heap by expiry and are dropped as they expire (O(log n) each, once). Other cells are swept once as many
+ * new keys came in as there are of them (amortised O(1) per new key); when the table is full of live cells, the
+ * oldest other key (insertion order) is dropped: that key's limit forgets what it counted, which beats unbounded
+ * memory. Replay ids are never dropped early (that would reopen a replay): when only live ones are left, a new key
+ * is refused (fail closed) at O(1) cost.
  */
 function boundedTable(maxKeys: number, now: () => number): CellTable {
   const cells = new Map<string, Cell>();
+  /** Keys of the cells that are not replay ids, oldest first. */
+  const others = new Set<string>();
+  const onces = expiryHeap();
   let newSinceSweep = 0;
-  const sweep = () => {
-    const at = now();
-    for (const [key, cell] of cells) if (cell.exp <= at) cells.delete(key);
+  const sweepOthers = (at: number) => {
+    for (const key of others) {
+      const cell = cells.get(key);
+      if (cell === undefined || cell.exp <= at) {
+        cells.delete(key);
+        others.delete(key);
+      }
+    }
     newSinceSweep = 0;
+  };
+  const dropExpiredOnces = (at: number) => {
+    while (onces.nextExp() <= at) {
+      const exp = onces.nextExp();
+      const key = onces.pop();
+      const cell = cells.get(key);
+      // A stale entry (the id was added again since) leaves the live cell alone.
+      if (cell?.t === "once" && cell.exp === exp) cells.delete(key);
+    }
   };
   return {
     get: (key) => cells.get(key),
     set(key, cell) {
       if (!cells.has(key)) {
-        if (++newSinceSweep > Math.max(cells.size, 1024) || cells.size >= maxKeys) sweep();
+        const at = now();
+        dropExpiredOnces(at);
+        if (++newSinceSweep > Math.max(others.size, 1024)) sweepOthers(at);
+        if (cells.size >= maxKeys && others.size > 0 && newSinceSweep * 8 >= others.size) sweepOthers(at);
         while (cells.size >= maxKeys) {
-          // Replay ids are never forgotten early (that would reopen a replay): the oldest other key goes instead,
-          // and when only live replay ids are left, the new key is refused (fail closed).
-          let oldest: string | undefined;
-          for (const [k, c] of cells) {
-            if (c.t !== "once") {
-              oldest = k;
-              break;
-            }
-          }
-          if (oldest === undefined) {
+          const oldest = others.values().next();
+          if (oldest.done) {
             throw new FalgateError("rate_limited", "Too many single-use ids in flight; try again shortly.", {
               headers: { "retry-after": "5" },
             });
           }
-          cells.delete(oldest);
+          cells.delete(oldest.value);
+          others.delete(oldest.value);
         }
       }
+      if (cell.t === "once") {
+        others.delete(key);
+        onces.push(cell.exp, key);
+      } else others.add(key);
       cells.set(key, cell);
     },
     delete: (key) => {
       cells.delete(key);
+      others.delete(key);
+    },
+  };
+}
+
+/** A binary min-heap of `(exp, key)`, earliest expiry on top. */
+function expiryHeap() {
+  const exps: number[] = [];
+  const keys: string[] = [];
+  const swap = (a: number, b: number) => {
+    [exps[a], exps[b]] = [exps[b]!, exps[a]!];
+    [keys[a], keys[b]] = [keys[b]!, keys[a]!];
+  };
+  return {
+    /** The earliest expiry, `Infinity` when empty. */
+    nextExp: (): number => (exps.length === 0 ? Number.POSITIVE_INFINITY : exps[0]!),
+    push(exp: number, key: string): void {
+      let i = exps.push(exp) - 1;
+      keys.push(key);
+      while (i > 0) {
+        const parent = (i - 1) >> 1;
+        if (exps[parent]! <= exps[i]!) break;
+        swap(i, parent);
+        i = parent;
+      }
+    },
+    /** Removes the earliest entry and returns its key (call only when not empty). */
+    pop(): string {
+      const key = keys[0]!;
+      const last = exps.length - 1;
+      swap(0, last);
+      exps.pop();
+      keys.pop();
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let least = i;
+        if (l < exps.length && exps[l]! < exps[least]!) least = l;
+        if (r < exps.length && exps[r]! < exps[least]!) least = r;
+        if (least === i) break;
+        swap(i, least);
+        i = least;
+      }
+      return key;
     },
   };
 }

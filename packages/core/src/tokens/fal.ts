@@ -18,12 +18,15 @@ export interface FalTokenContext {
 }
 
 /**
- * Polices a browser's `POST https://rest.fal.ai/tokens/` and returns the body to forward instead:
+ * Polices a browser's `POST https://rest.fal.ai/tokens/` and returns the body to forward instead (and its aliases):
  * every `allowed_apps` alias must be allowed for this principal, `token_expiration` is clamped to
  * `maxExpiration` (and set to it when absent), unknown fields are dropped.
  * @throws FalgateError `method_not_allowed`, `payload_too_large`, `invalid_body`, `endpoint_not_allowed`
  */
-export async function rewriteFalTokenRequest(input: CallInput, ctx: FalTokenContext): Promise<string> {
+export async function rewriteFalTokenRequest(
+  input: CallInput,
+  ctx: FalTokenContext,
+): Promise<{ body: string; aliases: string[] }> {
   if (input.method !== "POST") {
     throw new FalgateError("method_not_allowed", "fal tokens are requested with POST.", {
       headers: { allow: "POST" },
@@ -51,7 +54,7 @@ export async function rewriteFalTokenRequest(input: CallInput, ctx: FalTokenCont
     checkAlias(alias, ctx);
     if (!aliases.includes(alias)) aliases.push(alias);
   }
-  return falTokenBody(aliases, clampExpiration(expiration, ctx.maxExpiration));
+  return { body: falTokenBody(aliases, clampExpiration(expiration, ctx.maxExpiration)), aliases };
 }
 
 /** The JSON body of a fal token request falgate sends for `aliases`. */
@@ -59,12 +62,31 @@ export function falTokenBody(aliases: readonly string[], expiration: number): st
   return JSON.stringify({ allowed_apps: aliases, token_expiration: expiration });
 }
 
-/** Refuses an alias the endpoint policy or the principal's narrowing does not allow. */
+/**
+ * Refuses an alias the endpoint policy or the principal's narrowing does not allow. fal tokens open an alias under
+ * every owner, so only a pattern naming the app allows one (see {@link EndpointPolicy.allowsAlias}).
+ */
 export function checkAlias(alias: string, ctx: FalTokenContext): void {
   if (!ctx.endpoints.allowsAlias(alias, ctx.principal.endpoints)) {
     throw new FalgateError(
       "endpoint_not_allowed",
-      `A token for app ${JSON.stringify(alias)} is not allowed for this proxy.`,
+      `A fal token for app ${JSON.stringify(alias)} is not allowed for this proxy: fal tokens open that app name ` +
+        "under every owner, so `allowedEndpoints` must name the app itself (an owner wildcard such as `fal-ai/*` " +
+        'is not enough). Or use the falgate tunnel (`type: "falgate"`), scoped to the exact app id.',
+    );
+  }
+}
+
+/**
+ * Refuses a fal token request whose URL carries a query (`?allowed_apps=*&token_expiration=86400`): only the
+ * policed body may reach fal, and fal's token endpoint takes no query from the official client.
+ * @throws FalgateError `invalid_target`
+ */
+export function checkFalTokenTarget(target: URL): void {
+  if (target.href.includes("?")) {
+    throw new FalgateError(
+      "invalid_target",
+      "A fal token request (https://rest.fal.ai/tokens/) takes no query string: send the apps in the JSON body.",
     );
   }
 }

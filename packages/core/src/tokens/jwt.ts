@@ -93,6 +93,12 @@ export interface TokenIssuer {
   }): Promise<IssuedToken>;
   /** Verifies a token; throws a `FalgateError` (`invalid_token`, `forbidden`) when it must be refused. */
   verify(token: string, expect?: VerifyExpectations): Promise<FalgateTokenClaims>;
+  /**
+   * Spends a verified token's single-use id (what `verify` does with `consume`), for a caller that verifies first
+   * and spends only once it will act on the token (the tunnel: once the upgrade is accepted). Does nothing when
+   * `singleUse` is off; throws `invalid_token` when the id was already spent, `internal_error` when the store failed.
+   */
+  spend(claims: FalgateTokenClaims): Promise<void>;
 }
 
 interface IssuerSettings {
@@ -302,21 +308,27 @@ function issuerFrom(s: IssuerSettings): TokenIssuer {
       if (expect.app !== undefined && !appCovered(claims.apps, expect.app)) {
         throw new FalgateError("forbidden", `This token does not open ${expect.app}.`);
       }
-      if (expect.consume ?? s.singleUse) {
-        let first: boolean;
-        try {
-          // Remembered until the token can no longer verify (expiry plus tolerance), relative to now.
-          const ttl = Math.max(1, (claims.exp + s.clockTolerance) * 1000 - Date.now());
-          first = await s.store.addOnce(`jti:${claims.jti}`, ttl);
-        } catch (error) {
-          if (isFalgateError(error)) throw error;
-          throw new FalgateError("internal_error", "The token replay store failed.", { cause: error });
-        }
-        if (!first) throw invalid("This token was already used; fetch a new one.");
-      }
+      if (expect.consume ?? s.singleUse) await spend(s, claims);
       return claims;
     },
+
+    async spend(claims) {
+      if (s.singleUse) await spend(s, claims);
+    },
   };
+}
+
+async function spend(s: IssuerSettings, claims: FalgateTokenClaims): Promise<void> {
+  let first: boolean;
+  try {
+    // Remembered until the token can no longer verify (expiry plus tolerance), relative to now.
+    const ttl = Math.max(1, (claims.exp + s.clockTolerance) * 1000 - Date.now());
+    first = await s.store.addOnce(`jti:${claims.jti}`, ttl);
+  } catch (error) {
+    if (isFalgateError(error)) throw error;
+    throw new FalgateError("internal_error", "The token replay store failed.", { cause: error });
+  }
+  if (!first) throw invalid("This token was already used; fetch a new one.");
 }
 
 function checkClaims(payload: JWTPayload, s: IssuerSettings): FalgateTokenClaims {

@@ -2,6 +2,7 @@ import { FalgateError } from "../errors.js";
 import { classifyTarget } from "../policy/index.js";
 import type { CallInput } from "../proxy/input.js";
 import { jsonReply, type Reply } from "../proxy/reply.js";
+import type { Principal } from "../types.js";
 import { normaliseAppId } from "./apps.js";
 import { checkAlias, type FalTokenContext, falTokenBody, readSmallJson } from "./fal.js";
 import type { TokenIssuer } from "./jwt.js";
@@ -15,8 +16,13 @@ export interface TokenRouteContext extends FalTokenContext {
   issuer: TokenIssuer | null;
 }
 
-/** What the token route decided: a reply (a falgate token), or the body of a fal token request to forward. */
-export type TokenRouteResult = { reply: Reply; app: string } | { falTokenBody: string; app: string };
+/**
+ * What the token route decided once every check passed: mint a falgate token with {@link mintFalgateToken}, or
+ * forward this body to fal's token endpoint. Nothing is minted yet, so the `onRequest` hook can still refuse.
+ */
+export type TokenRouteResult =
+  | { type: "falgate"; app: string; issuer: TokenIssuer }
+  | { type: "fal"; app: string; falTokenBody: string };
 
 /** True when a path (without `x-fal-target-url`) is meant for the token route (it ends in `/token`). */
 export function isTokenPath(pathname: string): boolean {
@@ -62,20 +68,28 @@ export async function tokenRoute(input: CallInput, ctx: TokenRouteContext): Prom
         "falgate tokens are not configured: set `tokens.secret` (or FALGATE_TOKEN_SECRET) to use the realtime tunnel.",
       );
     }
-    const { endpoints } = ctx.principal;
-    const { token } = await ctx.issuer.issue({
-      subject: ctx.principal.id,
-      apps: [app],
-      ...(endpoints === undefined ? {} : { endpoints }),
-    });
-    // The token as a JSON string, like fal's token endpoint answers.
-    return { reply: jsonReply(200, token), app };
+    return { type: "falgate", app, issuer: ctx.issuer };
   }
 
   const alias = target.alias;
   if (!alias) throw new FalgateError("invalid_body", `${app} is not an app id fal can mint a token for.`);
   checkAlias(alias, ctx);
-  return { falTokenBody: falTokenBody([alias], ctx.maxExpiration), app };
+  return { type: "fal", app, falTokenBody: falTokenBody([alias], ctx.maxExpiration) };
+}
+
+/** Mints the falgate token the token route decided on: the answer is the token as a JSON string, like fal's. */
+export async function mintFalgateToken(
+  issuer: TokenIssuer,
+  principal: Principal,
+  app: string,
+): Promise<Reply> {
+  const { endpoints } = principal;
+  const { token } = await issuer.issue({
+    subject: principal.id,
+    apps: [app],
+    ...(endpoints === undefined ? {} : { endpoints }),
+  });
+  return jsonReply(200, token);
 }
 
 async function readTokenRequest(input: CallInput): Promise<{ app: unknown; type: TokenKind | undefined }> {

@@ -55,8 +55,12 @@ export interface TunnelGate {
   readonly logger: Logger;
   /** True when `pathname` is below the tunnel mount (a cheap check before any async work). */
   matches(pathname: string): boolean;
-  /** Decides one upgrade request; `env` is the platform's env (`options.env` is layered over it). Never throws. */
-  decide(request: Request, env?: object): Promise<TunnelDecision>;
+  /**
+   * Decides one upgrade request; `env` is the platform's env (`options.env` is layered over it). `rawTarget` is the
+   * request target as received (`/path?query`), for bindings that see it before URL parsing normalised it (Node's
+   * `req.url`); without it `request.url` is checked. Never throws.
+   */
+  decide(request: Request, env?: object, rawTarget?: string): Promise<TunnelDecision>;
 }
 
 /** Builds the tunnel policy of an instance from its resolved settings. */
@@ -68,7 +72,7 @@ export function createTunnelGate<C extends object>(settings: Settings<C>): Tunne
     limits,
     logger: settings.logger,
     matches: (pathname) => pathname.startsWith(prefix),
-    async decide(request, platformEnv) {
+    async decide(request, platformEnv, rawTarget) {
       let url: URL;
       try {
         url = new URL(request.url);
@@ -81,11 +85,13 @@ export function createTunnelGate<C extends object>(settings: Settings<C>): Tunne
       try {
         checkUpgrade(request);
         checkTunnelOrigin(request, url, settings);
+        checkCanonicalPath(rawTarget ?? request.url, url);
         const app = appFromPath(url.pathname.slice(prefix.length));
         const query = upstreamQuery(url.searchParams);
         const issuer = issuerOrThrow(settings.tokenIssuer, env);
         // From here on the browser would not see an HTTP refusal: answer in-band (docs/realtime.md).
         stage = "after";
+        // Verified now, spent last: a token is used up only by the upgrade it actually opens.
         const claims = await verifyTunnelToken(issuer, url.searchParams, app);
         const target = new URL(`https://fal.run/${app}${query}`);
         const fal = classifyTarget(target);
@@ -98,8 +104,16 @@ export function createTunnelGate<C extends object>(settings: Settings<C>): Tunne
         };
         const key = await resolveKey(() => request, env, principal, settings);
         const upstream = upstreamTarget(target, key, settings);
-        // Last: nothing after taking the slots may throw, or they would leak.
         const release = await acquireSlots(settings, principal.id, fal);
+        // Last: the single-use id is spent only once nothing else can refuse the upgrade (docs/realtime.md). A
+        // refusal before this point leaves the token unspent: it may be retried until it expires, and it still
+        // opens one tunnel at most. Nothing after taking the slots may throw but this, which gives them back.
+        try {
+          await issuer.spend(claims);
+        } catch (error) {
+          release();
+          throw error;
+        }
         const record: TunnelRecord = {
           principal: principal.id,
           app,
@@ -157,10 +171,62 @@ function hook(logger: Logger, run: () => void): void {
   }
 }
 
+/** A `Sec-WebSocket-Key`: 16 bytes in base64 (RFC 6455 §4.2.1). */
+const WS_KEY = /^[+/0-9A-Za-z]{21}[AQgw]==$/;
+/** One `Sec-WebSocket-Protocol` entry: an RFC 9110 token. */
+const WS_PROTOCOL = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * Refuses anything but a complete WebSocket handshake (RFC 6455 §4.2.1): `GET`, `Upgrade: websocket`, a valid
+ * `Sec-WebSocket-Key`, `Sec-WebSocket-Version: 13`, a well-formed `Sec-WebSocket-Protocol` if any. Checked before
+ * the token, so a handshake the binding's WebSocket library would then refuse never spends a token.
+ */
 function checkUpgrade(request: Request): void {
   const upgrade = request.headers.get("upgrade");
   if (request.method !== "GET" || upgrade === null || upgrade.toLowerCase() !== "websocket") {
     throw upgradeOnly();
+  }
+  const key = request.headers.get("sec-websocket-key");
+  if (key === null || !WS_KEY.test(key)) throw badHandshake("a `Sec-WebSocket-Key` of 16 bytes in base64");
+  if (request.headers.get("sec-websocket-version") !== "13")
+    throw badHandshake("`Sec-WebSocket-Version: 13`");
+  const protocols = request.headers.get("sec-websocket-protocol");
+  if (protocols !== null) {
+    const names = protocols.split(",").map((name) => name.trim());
+    if (!names.every((name) => WS_PROTOCOL.test(name)) || new Set(names).size !== names.length) {
+      throw badHandshake("a well-formed `Sec-WebSocket-Protocol` (distinct tokens), or none");
+    }
+  }
+}
+
+function badHandshake(needs: string): FalgateError {
+  return new FalgateError("method_not_allowed", `Not a valid WebSocket handshake: it needs ${needs}.`, {
+    headers: { allow: "GET" },
+  });
+}
+
+/**
+ * Refuses a request target that URL parsing would change (`..` or `.` segments, `%2e`, `\`, characters it
+ * escapes): the path checked must be the path the client wrote, as for `x-fal-target-url` (policy/target.ts).
+ */
+function checkCanonicalPath(raw: string, url: URL): void {
+  let start = 0;
+  if (!raw.startsWith("/")) {
+    // An absolute URL (`request.url`): its path starts after the authority.
+    const scheme = raw.indexOf("://");
+    start = scheme === -1 ? raw.length : raw.indexOf("/", scheme + 3);
+    if (start === -1) start = raw.length;
+  }
+  let end = raw.length;
+  for (const stop of ["?", "#"]) {
+    const at = raw.indexOf(stop, start);
+    if (at !== -1 && at < end) end = at;
+  }
+  if (raw.slice(start, end) !== url.pathname) {
+    throw new FalgateError(
+      "not_found",
+      "Not a realtime URL: the path must be canonical (no `.` or `..` segments, no encoded dots, no backslashes).",
+    );
   }
 }
 
@@ -251,7 +317,7 @@ async function verifyTunnelToken(
   if (tokens.length !== 1 || !tokens[0]) {
     throw new FalgateError("invalid_token", `Pass one falgate token as \`${TOKEN_PARAM}\`.`);
   }
-  return issuer.verify(tokens[0], { app });
+  return issuer.verify(tokens[0], { app, consume: false });
 }
 
 /**
