@@ -5,6 +5,11 @@ export interface Env {
   FAL_KEY: string;
   /** Comma-separated origins of your web app allowed to call this Worker from the browser (CORS). */
   FALGATE_ALLOWED_ORIGINS?: string;
+  /**
+   * Comma-separated host names this Worker answers same-origin calls on, besides localhost and IPs (the DNS
+   * rebinding check; e.g. your app's domain when the Worker is routed there); `all` turns the check off.
+   */
+  FALGATE_ALLOWED_HOSTS?: string;
   /** Comma-separated fal app patterns this proxy may call (`fal-ai/flux/*,fal-ai/fast-sdxl`); empty for all. */
   FALGATE_ALLOWED_ENDPOINTS?: string;
   /** Development only: send fal traffic to another origin, such as a local `falgate-mock`. */
@@ -21,8 +26,10 @@ function list(value: string | undefined): string[] {
 // Options are built from the bindings once (Workers only see them inside fetch); FAL_KEY is read per request.
 export default createFalgateHandler<Env>((env) => {
   const endpoints = list(env.FALGATE_ALLOWED_ENDPOINTS);
+  const hosts = list(env.FALGATE_ALLOWED_HOSTS);
   return {
     allowedOrigins: list(env.FALGATE_ALLOWED_ORIGINS),
+    ...(hosts.length > 0 ? { allowedHosts: hosts.includes("all") ? true : hosts } : {}),
     ...(endpoints.length > 0 ? { allowedEndpoints: endpoints } : {}),
     ...(env.FALGATE_UPSTREAM ? { upstream: env.FALGATE_UPSTREAM } : {}),
   };

@@ -4,6 +4,12 @@ import type { APIContext } from "astro";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { createFalgate, createFalgateHandler } from "../src/index.js";
 
+/** The suite's options, plus the host the requests here name: not loopback, so listed (the DNS rebinding check). */
+const withHost = (mock: Parameters<typeof conformanceOptions>[0]) => ({
+  ...conformanceOptions(mock),
+  allowedHosts: ["app.test"],
+});
+
 const PROXY = "http://app.test/api/fal/proxy";
 const ECHO = "https://fal.run/fal-ai/echo";
 
@@ -21,7 +27,7 @@ describe("createFalgateHandler (Astro API route)", () => {
   afterEach(() => mock.reset());
 
   test("exports ALL and every method falgate serves, all the same function", () => {
-    const routes = createFalgateHandler({ ...conformanceOptions(mock), logger: silentLogger() });
+    const routes = createFalgateHandler({ ...withHost(mock), logger: silentLogger() });
     expect(Object.keys(routes).sort()).toEqual([
       "ALL",
       "DELETE",
@@ -39,7 +45,7 @@ describe("createFalgateHandler (Astro API route)", () => {
     const seen: unknown[] = [];
     const { ALL } = createFalgateHandler(
       createFalgate({
-        ...conformanceOptions(mock),
+        ...withHost(mock),
         logger: silentLogger(),
         authorize: (_request, { context }) => {
           seen.push(context.locals);
@@ -61,7 +67,7 @@ describe("createFalgateHandler (Astro API route)", () => {
   });
 
   test("reads process.env at request time", async () => {
-    const { credentials: _unused, ...options } = conformanceOptions(mock);
+    const { credentials: _unused, ...options } = withHost(mock);
     const { ALL } = createFalgateHandler({ ...options, logger: silentLogger() });
     const call = async () =>
       (await ALL(

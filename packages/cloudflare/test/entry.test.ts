@@ -6,8 +6,11 @@ import { createFalgateHandler } from "../src/index.js";
 // The entry is portable: these checks call its fetch directly, as the Workers runtime does
 // (worker.test.ts runs it in workerd).
 
+/** The host `call()` names: not loopback, so the options list it in `allowedHosts` (the DNS rebinding check). */
+const HOST = "proxy.test";
+
 function call(): Request {
-  return new Request("http://proxy.test/api/fal/proxy", {
+  return new Request(`http://${HOST}/api/fal/proxy`, {
     method: "POST",
     headers: { ...SAME_ORIGIN, "x-fal-target-url": "https://fal.run/fal-ai/echo" },
     body: "{}",
@@ -17,7 +20,8 @@ function call(): Request {
 test("options built from the bindings run once per bindings object, not per request", async () => {
   const mock = await startMockFal();
   try {
-    const { credentials: _unused, ...options } = conformanceOptions(mock);
+    const { credentials: _unused, ...suite } = conformanceOptions(mock);
+    const options = { ...suite, allowedHosts: [HOST] };
     const seen: object[] = [];
     const worker = createFalgateHandler<{ FAL_KEY: string }>((env) => {
       seen.push(env);
@@ -38,7 +42,8 @@ test("options built from the bindings run once per bindings object, not per requ
 test("the key comes from the bindings, and options.env wins over them", async () => {
   const mock = await startMockFal();
   try {
-    const { credentials: _unused, ...options } = conformanceOptions(mock);
+    const { credentials: _unused, ...suite } = conformanceOptions(mock);
+    const options = { ...suite, allowedHosts: [HOST] };
     const fromBindings = createFalgateHandler({ ...options, logger: silentLogger() });
     expect((await fromBindings.fetch(call(), { FAL_KEY: mock.key })).status).toBe(200);
     const missing = await fromBindings.fetch(call(), {});

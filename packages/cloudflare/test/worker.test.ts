@@ -77,6 +77,37 @@ test("a request without FAL_KEY bound answers missing_credentials, not `Key unde
   }
 });
 
+test("routed on the app's own domain: FALGATE_ALLOWED_HOSTS names it, other host names are refused (DNS rebinding)", async () => {
+  const mock = await startMockFal();
+  const worker = await startWorker(await sourceScript(), {
+    FAL_KEY: mock.key,
+    FALGATE_UPSTREAM: mock.url,
+    FALGATE_ALLOWED_HOSTS: "app.example.net",
+  });
+  try {
+    const call = (host: string) =>
+      send(`${worker.origin}/api/fal/proxy`, {
+        method: "POST",
+        headers: {
+          ...SAME_ORIGIN,
+          host,
+          origin: `https://${host}`,
+          "content-type": "application/json",
+          "x-fal-target-url": "https://fal.run/fal-ai/echo",
+        },
+        body: "{}",
+      });
+    expect((await call("app.example.net")).status).toBe(200);
+    const refused = await call("rebind.attacker.example");
+    expect(refused.status).toBe(403);
+    expect(refused.json<{ error: { code: string } }>().error.code).toBe("host_not_allowed");
+    expect(mock.requests).toHaveLength(1);
+  } finally {
+    await worker.close();
+    await mock.close();
+  }
+});
+
 test("the same Worker serves the realtime tunnel: token from the token route, frames relayed through workerd", async () => {
   const mock = await startMockFal();
   const secret = randomBytes(32).toString("base64");

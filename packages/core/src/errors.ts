@@ -9,6 +9,7 @@ export type FalgateErrorCode =
   | "endpoint_not_allowed"
   | "webhook_not_allowed"
   | "origin_not_allowed"
+  | "host_not_allowed"
   | "unauthenticated"
   | "forbidden"
   | "invalid_token"
@@ -40,6 +41,7 @@ export const STATUS_BY_CODE: Readonly<Record<FalgateErrorCode, number>> = Object
   endpoint_not_allowed: 403,
   webhook_not_allowed: 403,
   origin_not_allowed: 403,
+  host_not_allowed: 403,
   forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,

@@ -157,6 +157,14 @@ export interface FalgateOptions<C extends object = object> {
    * @default []
    */
   allowedOrigins?: readonly string[];
+  /**
+   * Host names this proxy may be addressed by (the `Host` header), against DNS rebinding: exact names
+   * (`"proxy.example.com"`) and `".example.com"` for a domain and all its subdomains. IP literals, `localhost`,
+   * `*.localhost` and the hosts of `allowedOrigins` always pass; `true` turns the check off. Without this option
+   * the check applies when there is no `authorize` hook; given, it applies always. Refusals answer
+   * `403 host_not_allowed`. @default undefined
+   */
+  allowedHosts?: true | readonly string[];
   /** CORS details for `allowedOrigins`. @default { credentials: true, maxAge: 600, allowHeaders: [] } */
   cors?: CorsOptions;
   /**

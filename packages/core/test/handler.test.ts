@@ -55,6 +55,8 @@ function gate(options: FalgateOptions = {}) {
     allowUnauthenticated: true,
     upstream: upstream.url,
     logger,
+    // PROXY's host: not loopback, so it must be named (the DNS rebinding check).
+    allowedHosts: ["app.test"],
     ...options,
   });
   const handler = (request: Request, env?: FalgateEnv, ctx?: FalgateContext) =>
@@ -104,6 +106,52 @@ describe("who may call", () => {
     );
     expect(b.status).toBe(200);
     expect(upstream.seen).toHaveLength(2);
+  });
+
+  test("DNS rebinding: a same-origin call addressed to a host that is not allowed is refused 403 host_not_allowed", async () => {
+    const rebound = (url: string, headers: Record<string, string> = {}) =>
+      new Request(url, {
+        method: "POST",
+        body: "{}",
+        headers: {
+          "sec-fetch-site": "same-origin",
+          "x-fal-target-url": "https://fal.run/fal-ai/flux/dev",
+          ...headers,
+        },
+      });
+    // Without a Host header (Web runtimes may hide it) the host of the request URL is checked.
+    for (const h of [gate({ allowUnauthenticated: false }), gate()]) {
+      const a = await h(rebound("http://rebind.attacker.example/api/fal/proxy"));
+      expect(a.status).toBe(403);
+      expect((await errorOf(a)).code).toBe("host_not_allowed");
+      const b = await h(rebound("http://app.test/api/fal/proxy", { host: "rebind.attacker.example:3000" }));
+      expect((await errorOf(b)).code).toBe("host_not_allowed");
+    }
+    expect(upstream.seen).toHaveLength(0);
+    for (const url of [
+      "http://127.0.0.1:3000",
+      "http://[::1]:3000",
+      "http://localhost:3000",
+      "http://x.localhost",
+    ]) {
+      expect((await gate({ allowUnauthenticated: false })(rebound(`${url}/api/fal/proxy`))).status, url).toBe(
+        200,
+      );
+    }
+    // `true` turns the check off; an authorize hook turns it off unless allowedHosts is given.
+    expect((await gate({ allowedHosts: true })(rebound("http://rebind.attacker.example/p"))).status).toBe(
+      200,
+    );
+    const signedIn = { authorize: () => ({ id: "u" }), allowUnauthenticated: false };
+    const byDefault = gate({ ...signedIn, allowedHosts: undefined });
+    expect((await byDefault(rebound("http://rebind.attacker.example/p"))).status).toBe(200);
+    const strict = await gate({ ...signedIn, allowedHosts: [".example.com"] })(
+      rebound("http://rebind.attacker.example/p"),
+    );
+    expect((await errorOf(strict)).code).toBe("host_not_allowed");
+    expect(
+      (await gate({ ...signedIn, allowedHosts: [".example.com"] })(rebound("http://a.example.com/p"))).status,
+    ).toBe(200);
   });
 
   test("cross-site origins are refused unless allowed, and allowed ones get CORS headers", async () => {
@@ -747,6 +795,14 @@ describe("hooks and options", () => {
     [{ upstream: "ftp://x" }, "upstream"],
     [{ webhookOrigins: ["not an origin"] }, "webhookOrigins"],
     [{ webhookOrigins: ["http://hooks.example"] }, "webhookOrigins"],
+    [{ allowedHosts: false }, "allowedHosts"],
+    [{ allowedHosts: "app.example.com" }, "allowedHosts"],
+    [{ allowedHosts: ["https://app.example.com"] }, "allowedHosts"],
+    [{ allowedHosts: ["app.example.com:443"] }, "allowedHosts"],
+    [{ allowedHosts: ["*.example.com"] }, "allowedHosts"],
+    [{ allowedHosts: ["bad host"] }, "allowedHosts"],
+    [{ allowedHosts: ["."] }, "allowedHosts"],
+    [{ allowedHosts: [42] }, "allowedHosts"],
   ] as Array<[FalgateOptions, string]>)("bad option %j throws a TypeError naming %s", (options, name) => {
     expect(() => createFalgate(options)).toThrow(TypeError);
     expect(() => createFalgate(options)).toThrow(new RegExp(`\`${name.replace(".", "\\.")}\``));

@@ -50,6 +50,7 @@ describe("who the limits count", () => {
       credentials: "k:s",
       upstream: upstream.url,
       allowUnauthenticated: true,
+      allowedHosts: ["app.test"],
       logger: silent,
       limits: { rate: "1/min" },
     });
@@ -82,6 +83,7 @@ describe("who the limits count", () => {
       credentials: "k:s",
       upstream: upstream.url,
       allowUnauthenticated: true,
+      allowedHosts: ["app.test"],
       trustProxy: true,
       logger: silent,
       limits: { rate: "1/min" },

@@ -23,7 +23,14 @@ const issuer = createTokenIssuer({ secret: SECRET, singleUse: false });
 const silent = { warn: () => {}, error: () => {} };
 
 function gate(options: RealtimeOptions = {}) {
-  return createTunnelGate({ credentials: KEY, tokens: { secret: SECRET }, logger: silent, ...options });
+  // app.test is not loopback: named in allowedHosts (the DNS rebinding check) like a deployment would.
+  return createTunnelGate({
+    credentials: KEY,
+    tokens: { secret: SECRET },
+    logger: silent,
+    allowedHosts: ["app.test"],
+    ...options,
+  });
 }
 
 async function upgrade(path: string, headers: Record<string, string> = {}, host = "app.test") {
@@ -101,6 +108,7 @@ describe("createTunnelGate: the upstream side", () => {
   test("the mount path is configurable; the key may come from env or a resolver", async () => {
     const token = await tokenFor();
     const fromEnv = createTunnelGate({
+      allowedHosts: ["app.test"],
       tokens: { secret: SECRET },
       path: "/rt/",
       logger: silent,
@@ -121,7 +129,7 @@ describe("createTunnelGate: the upstream side", () => {
   });
 
   test("no key anywhere: accepted, then an in-band INTERNAL_ERROR and 1011", async () => {
-    const g = createTunnelGate({ tokens: { secret: SECRET }, logger: silent });
+    const g = createTunnelGate({ tokens: { secret: SECRET }, logger: silent, allowedHosts: ["app.test"] });
     const d = expectAction(
       await g.decide(await upgrade(`/api/fal/proxy/${APP}?fal_jwt_token=${await tokenFor()}`), {}),
       "refuse",
@@ -181,7 +189,7 @@ describe("createTunnelGate: refusals", () => {
   test("not an upgrade: 405; tunnel without keys: 404", async () => {
     const plain = new Request(`http://app.test/api/fal/proxy/${APP}`);
     expect(expectAction(await gate().decide(plain), "reject").response.status).toBe(405);
-    const off = createTunnelGate({ credentials: KEY, logger: silent });
+    const off = createTunnelGate({ credentials: KEY, logger: silent, allowedHosts: ["app.test"] });
     expect(
       expectAction(await off.decide(await upgrade(`/api/fal/proxy/${APP}`), {}), "reject").error.code,
     ).toBe("not_found");
@@ -227,6 +235,45 @@ describe("createTunnelGate: refusals", () => {
     await Promise.resolve();
     expect(await store.slots("tunnel:a")).toBe(0);
     expectAction(await open("a"), "connect").release();
+  });
+});
+
+describe("createTunnelGate: DNS rebinding", () => {
+  const rebound = "rebind.attacker.example:3000";
+  // A fresh token each time: the gate's tokens are single-use.
+  const path = async () => `/api/fal/proxy/${APP}?fal_jwt_token=${await tokenFor()}`;
+  test("an upgrade addressed to a host that is not allowed is refused 403 host_not_allowed before the upgrade", async () => {
+    for (const headers of [{ origin: `http://${rebound}` }, {}] as Array<Record<string, string>>) {
+      const r = expectAction(await gate().decide(await upgrade(await path(), headers, rebound)), "reject");
+      expect(r.error.code).toBe("host_not_allowed");
+      expect(r.response.status).toBe(403);
+    }
+    // Loopback names pass without configuration, as on HTTP.
+    const local = gate({ allowedHosts: undefined });
+    expectAction(
+      await local.decide(await upgrade(await path(), { origin: "http://localhost:3000" }, "localhost:3000")),
+      "connect",
+    ).release();
+    expectAction(await local.decide(await upgrade(await path(), {}, "[::1]:3000")), "connect").release();
+  });
+
+  test("an allowedOrigins page passes whatever the host; `true` and an authorize hook turn the check off", async () => {
+    const cors = gate({ allowedOrigins: ["https://web.example"] });
+    expectAction(
+      await cors.decide(await upgrade(await path(), { origin: "https://web.example" }, rebound)),
+      "connect",
+    ).release();
+    const same = { origin: `http://${rebound}` };
+    expectAction(
+      await gate({ allowedHosts: true }).decide(await upgrade(await path(), same, rebound)),
+      "connect",
+    ).release();
+    const hooked = gate({ allowedHosts: undefined, authorize: () => ({ id: "u" }) });
+    expectAction(await hooked.decide(await upgrade(await path(), same, rebound)), "connect").release();
+    const strict = gate({ allowedHosts: ["app.test"], authorize: () => ({ id: "u" }) });
+    expect(
+      expectAction(await strict.decide(await upgrade(await path(), same, rebound)), "reject").error.code,
+    ).toBe("host_not_allowed");
   });
 });
 

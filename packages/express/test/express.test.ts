@@ -121,7 +121,13 @@ describe.each([
   test("trustProxy: the same-origin check uses x-forwarded-proto/host only when enabled", async () => {
     const call = (trustProxy: boolean) => {
       const { app } = appWith(
-        createFalgateHandler({ ...conformanceOptions(mock), trustProxy, logger: silentLogger() }),
+        // The public name the proxy forwards as x-forwarded-host is listed, as a deployment would (DNS rebinding check).
+        createFalgateHandler({
+          ...conformanceOptions(mock),
+          trustProxy,
+          allowedHosts: ["app.test"],
+          logger: silentLogger(),
+        }),
       );
       return request(app)
         .post(PATH)

@@ -17,6 +17,8 @@ import { createFalgateHandler, type HonoContext } from "../src/index.js";
 import { createFalgateHandler as createNodeHandler } from "../src/node.js";
 
 const PATH = "/api/fal/proxy";
+/** The host the in-process requests below name: not loopback, so it is listed in `allowedHosts` (DNS rebinding check). */
+const HOST = "app.test";
 
 /** Hono on @hono/node-server, the proxy mounted as the docs show. */
 const start: StartHandler = async (options) => {
@@ -86,9 +88,9 @@ test("FAL_KEY comes from the Hono context's env (Worker bindings)", async () => 
   try {
     const { credentials: _unused, ...options } = conformanceOptions(mock);
     const app = new Hono();
-    app.all(PATH, createFalgateHandler({ ...options, logger: silentLogger() }));
+    app.all(PATH, createFalgateHandler({ ...options, logger: silentLogger(), allowedHosts: [HOST] }));
     const request = () =>
-      new Request(`http://app.test${PATH}`, {
+      new Request(`http://${HOST}${PATH}`, {
         method: "POST",
         headers: {
           ...SAME_ORIGIN,
@@ -118,9 +120,17 @@ test("options.env wins over the context's env, which wins over process.env", asy
   try {
     const { credentials: _unused, ...options } = conformanceOptions(mock);
     const app = new Hono();
-    app.all(PATH, createFalgateHandler({ ...options, env: { FAL_KEY: mock.key }, logger: silentLogger() }));
+    app.all(
+      PATH,
+      createFalgateHandler({
+        ...options,
+        env: { FAL_KEY: mock.key },
+        logger: silentLogger(),
+        allowedHosts: [HOST],
+      }),
+    );
     const response = await app.fetch(
-      new Request(`http://app.test${PATH}`, {
+      new Request(`http://${HOST}${PATH}`, {
         method: "POST",
         headers: { ...SAME_ORIGIN, "x-fal-target-url": "https://fal.run/fal-ai/echo" },
         body: "{}",
@@ -170,10 +180,13 @@ test("a body already read by a middleware (c.req.json()) is still forwarded byte
       parsed = await c.req.json();
       await next();
     });
-    app.all(PATH, createFalgateHandler({ ...conformanceOptions(mock), logger: silentLogger() }));
+    app.all(
+      PATH,
+      createFalgateHandler({ ...conformanceOptions(mock), logger: silentLogger(), allowedHosts: [HOST] }),
+    );
     const body = '{ "prompt": "read twice",  "n": 1 }';
     const response = await app.fetch(
-      new Request(`http://app.test${PATH}`, {
+      new Request(`http://${HOST}${PATH}`, {
         method: "POST",
         headers: {
           ...SAME_ORIGIN,
@@ -201,6 +214,7 @@ test("on Workers, onResponse work is handed to the execution context's waitUntil
       PATH,
       createFalgateHandler({
         ...conformanceOptions(mock),
+        allowedHosts: [HOST],
         logger: silentLogger(),
         onResponse: async (info) => {
           await new Promise((resolve) => setTimeout(resolve, 20));
@@ -215,7 +229,7 @@ test("on Workers, onResponse work is handed to the execution context's waitUntil
       props: {},
     };
     const response = await app.fetch(
-      new Request(`http://app.test${PATH}`, {
+      new Request(`http://${HOST}${PATH}`, {
         method: "POST",
         headers: { ...SAME_ORIGIN, "x-fal-target-url": "https://fal.run/fal-ai/echo" },
         body: "{}",

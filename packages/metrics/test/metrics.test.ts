@@ -22,6 +22,8 @@ function instance(options: FalgateOptions = {}) {
     upstream: mock.url,
     allowUnauthenticated: true,
     allowedEndpoints: ["fal-ai/*"],
+    // PROXY's host is not loopback: listed, as a deployment would (the DNS rebinding check).
+    allowedHosts: ["app.test"],
     logger: { warn: () => undefined, error: () => undefined },
     ...options,
   });

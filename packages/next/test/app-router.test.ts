@@ -11,6 +11,12 @@ import { expect, test } from "vitest";
 import { createFalgateHandler, type FalgateRouteHandlers } from "../src/index.js";
 import { appRouterStarter, PATH } from "./starters.js";
 
+/** The suite's options, plus the host the requests here name: not loopback, so listed (the DNS rebinding check). */
+const withHost = (mock: Parameters<typeof conformanceOptions>[0]) => ({
+  ...conformanceOptions(mock),
+  allowedHosts: ["app.test"],
+});
+
 const start = appRouterStarter(NextRequest);
 
 describeConformance({ name: "Next App Router with NextRequest", start });
@@ -26,7 +32,7 @@ test("reads FAL_KEY from process.env at request time, and options.env on top of 
   const mock = await startMockFal();
   const before = process.env.FAL_KEY;
   try {
-    const { credentials: _unused, ...options } = conformanceOptions(mock);
+    const { credentials: _unused, ...options } = withHost(mock);
     const call = (route: FalgateRouteHandlers) =>
       route.POST(
         new NextRequest(`http://app.test${PATH}`, {

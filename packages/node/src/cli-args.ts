@@ -38,6 +38,10 @@ Options (each also read from the environment variable shown; flags win):
                                  "fal-ai/flux/*,fal-ai/fast-sdxl"
       --allowed-origins <list>   Browser origins allowed cross-origin    FALGATE_ALLOWED_ORIGINS   [none]
                                  (with CORS), e.g. https://app.example.com
+      --allowed-hosts <list>     Names this server answers to besides    FALGATE_ALLOWED_HOSTS     [none]
+                                 IPs, localhost and --allowed-origins
+                                 (DNS rebinding), e.g. api.example.com,
+                                 .example.com; "all" turns the check off
       --webhook-origins <list>   Origins allowed in ?fal_webhook=        FALGATE_WEBHOOK_ORIGINS   [none]
       --allow-unauthenticated    Let anyone call (local development      FALGATE_ALLOW_UNAUTHENTICATED=1
                                  only: spends your credits)
@@ -71,7 +75,8 @@ Options (each also read from the environment variable shown; flags win):
 The fal key is read from FAL_KEY (or FAL_KEY_ID and FAL_KEY_SECRET), never from a flag:
 command lines are visible to every user of the machine (ps).
 
-Without --allow-unauthenticated only same-origin browser calls and --allowed-origins are accepted.
+Without --allow-unauthenticated only same-origin browser calls and --allowed-origins are accepted; either
+way the server answers only to IP addresses, localhost, the hosts of --allowed-origins and --allowed-hosts.
 One line per call (decision, principal, endpoint, method, status, duration, bytes; never a key or a token) on
 stdout, warnings and errors on stderr. Spans go to the OpenTelemetry SDK you preload, e.g.
 NODE_OPTIONS="--import ./tracing.mjs" falgate. Health check: GET /healthz. SIGINT/SIGTERM shut down gracefully.
@@ -125,6 +130,13 @@ export function parseCliArgs(argv: readonly string[], env: Env = {}): CliCommand
   if (endpoints) options.allowedEndpoints = endpoints;
   const origins = list(pick(values["allowed-origins"], "FALGATE_ALLOWED_ORIGINS"));
   if (origins) options.allowedOrigins = origins;
+  const hosts = list(pick(values["allowed-hosts"], "FALGATE_ALLOWED_HOSTS"));
+  if (hosts) {
+    if (hosts.includes("all") && hosts.length > 1) {
+      throw new CliError(`--allowed-hosts is either "all" (no host check) or a list of host names, not both`);
+    }
+    options.allowedHosts = hosts[0] === "all" ? true : hosts;
+  }
   const webhooks = list(pick(values["webhook-origins"], "FALGATE_WEBHOOK_ORIGINS"));
   if (webhooks) options.webhookOrigins = webhooks;
   if (values["allow-unauthenticated"] || flag("FALGATE_ALLOW_UNAUTHENTICATED", env))
@@ -210,6 +222,7 @@ function parse(argv: readonly string[]) {
       path: { type: "string" },
       "allowed-endpoints": { type: "string" },
       "allowed-origins": { type: "string" },
+      "allowed-hosts": { type: "string" },
       "webhook-origins": { type: "string" },
       "allow-unauthenticated": { type: "boolean" },
       upstream: { type: "string" },

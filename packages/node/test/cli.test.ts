@@ -24,6 +24,8 @@ describe("parseCliArgs", () => {
         "--allowed-endpoints",
         "fal-ai/flux/*, fal-ai/fast-sdxl",
         "--allowed-origins=https://app.example.com",
+        "--allowed-hosts",
+        "proxy.example.com, .corp.example",
         "--webhook-origins",
         "https://hooks.example.com",
         "--allow-unauthenticated",
@@ -50,6 +52,7 @@ describe("parseCliArgs", () => {
         path: "/fal",
         allowedEndpoints: ["fal-ai/flux/*", "fal-ai/fast-sdxl"],
         allowedOrigins: ["https://app.example.com"],
+        allowedHosts: ["proxy.example.com", ".corp.example"],
         webhookOrigins: ["https://hooks.example.com"],
         allowUnauthenticated: true,
         upstream: "http://127.0.0.1:4000",
@@ -114,6 +117,21 @@ describe("parseCliArgs", () => {
     expect(() => metrics(["--metrics-port", "x"])).toThrow(/--metrics-port/);
   });
 
+  it("allowed hosts: a list, `all` for no host check, from a flag or FALGATE_ALLOWED_HOSTS", () => {
+    const hosts = (argv: string[], env: Record<string, string> = {}) => {
+      const command = parseCliArgs(argv, env);
+      return command.kind === "serve" ? command.options.allowedHosts : undefined;
+    };
+    expect(hosts([])).toBeUndefined();
+    expect(hosts([], { FALGATE_ALLOWED_HOSTS: "a.example,.b.example" })).toEqual(["a.example", ".b.example"]);
+    expect(hosts(["--allowed-hosts", "c.example"], { FALGATE_ALLOWED_HOSTS: "a.example" })).toEqual([
+      "c.example",
+    ]);
+    expect(hosts(["--allowed-hosts", "all"])).toBe(true);
+    expect(hosts([], { FALGATE_ALLOWED_HOSTS: "all" })).toBe(true);
+    expect(() => hosts(["--allowed-hosts", "all,a.example"])).toThrow(/--allowed-hosts/);
+  });
+
   it("log format pretty or json, quiet from a flag or the environment", () => {
     const log = (argv: string[], env: Record<string, string> = {}) => {
       const command = parseCliArgs(argv, env);
@@ -173,6 +191,8 @@ describe("parseCliArgs", () => {
       "--path",
       "--allowed-endpoints",
       "--allowed-origins",
+      "--allowed-hosts",
+      "FALGATE_ALLOWED_HOSTS",
       "--webhook-origins",
       "--allow-unauthenticated",
       "--upstream",

@@ -3,6 +3,12 @@ import { conformanceOptions, SAME_ORIGIN, silentLogger } from "@falgate/testkit"
 import { afterEach, expect, test, vi } from "vitest";
 import { createFalgate, createFalgateHandler, type RouteArgs } from "../src/index.js";
 
+/** The suite's options, plus the host the requests here name: not loopback, so listed (the DNS rebinding check). */
+const withHost = (mock: Parameters<typeof conformanceOptions>[0]) => ({
+  ...conformanceOptions(mock),
+  allowedHosts: ["app.test"],
+});
+
 const URL_ = "http://app.test/api/fal/proxy";
 const ECHO = "https://fal.run/fal-ai/echo";
 
@@ -27,7 +33,7 @@ test("hooks receive the loader/action arguments: params and the load context", a
     }
     const seen: Args[] = [];
     const falgate = createFalgate<Args>({
-      ...conformanceOptions(mock),
+      ...withHost(mock),
       logger: silentLogger(),
       authorize: (_request, { args }) => {
         seen.push(args);
@@ -58,7 +64,7 @@ test("hooks receive the loader/action arguments: params and the load context", a
 test("the platform env is process.env, read at request time; options.env wins", async () => {
   const mock = await startMockFal();
   try {
-    const { credentials: _unused, ...options } = conformanceOptions(mock);
+    const { credentials: _unused, ...options } = withHost(mock);
     const route = createFalgateHandler({ ...options, logger: silentLogger() });
     const missing = await route.action({ request: call(ECHO), params: {} });
     expect(((await missing.json()) as { error: { code: string } }).error.code).toBe("missing_credentials");
@@ -86,7 +92,7 @@ test("the platform env is process.env, read at request time; options.env wins", 
 test("on Cloudflare, the Worker env and ctx come from the load context (context.cloudflare)", async () => {
   const mock = await startMockFal();
   try {
-    const { credentials: _unused, ...options } = conformanceOptions(mock);
+    const { credentials: _unused, ...options } = withHost(mock);
     const hooked: number[] = [];
     const route = createFalgateHandler({
       ...options,

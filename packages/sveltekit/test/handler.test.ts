@@ -5,6 +5,12 @@ import type { RequestEvent } from "@sveltejs/kit";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { createFalgate, createFalgateHandler } from "../src/index.js";
 
+/** The suite's options, plus the host the requests here name: not loopback, so listed (the DNS rebinding check). */
+const withHost = (mock: Parameters<typeof conformanceOptions>[0]) => ({
+  ...conformanceOptions(mock),
+  allowedHosts: ["app.test"],
+});
+
 const PROXY = "http://app.test/api/fal/proxy";
 const ECHO = "https://fal.run/fal-ai/echo";
 
@@ -28,7 +34,7 @@ describe("createFalgateHandler (SvelteKit request handlers)", () => {
   afterEach(() => mock.reset());
 
   test("exports a handler for every method falgate serves, all the same function", () => {
-    const handlers = createFalgateHandler({ ...conformanceOptions(mock), logger: silentLogger() });
+    const handlers = createFalgateHandler({ ...withHost(mock), logger: silentLogger() });
     expect(Object.keys(handlers).sort()).toEqual([
       "DELETE",
       "GET",
@@ -45,7 +51,7 @@ describe("createFalgateHandler (SvelteKit request handlers)", () => {
     const seen: unknown[] = [];
     const { POST } = createFalgateHandler(
       createFalgate({
-        ...conformanceOptions(mock),
+        ...withHost(mock),
         logger: silentLogger(),
         authorize: (_request, { event }) => {
           seen.push(event.locals);
@@ -66,7 +72,7 @@ describe("createFalgateHandler (SvelteKit request handlers)", () => {
   });
 
   test("reads process.env at request time; options.env is layered over it", async () => {
-    const { credentials: _unused, ...options } = conformanceOptions(mock);
+    const { credentials: _unused, ...options } = withHost(mock);
     const { POST } = createFalgateHandler({ ...options, logger: silentLogger() });
     const call = () =>
       POST(
@@ -94,7 +100,7 @@ describe("createFalgateHandler (SvelteKit request handlers)", () => {
   test("adapter-node's platform.req: its socket closing while fal works aborts the call to fal", async () => {
     mock.fault({ kind: "delay", delayMs: 60_000, path: /^\/fal-ai\/echo$/ });
     const socket = Object.assign(new EventEmitter(), { destroyed: false });
-    const { POST } = createFalgateHandler({ ...conformanceOptions(mock), logger: silentLogger() });
+    const { POST } = createFalgateHandler({ ...withHost(mock), logger: silentLogger() });
     const pending = POST(
       eventFor(
         new Request(PROXY, {
@@ -116,7 +122,7 @@ describe("createFalgateHandler (SvelteKit request handlers)", () => {
 
   test("once fal has answered, the socket listener is released (keep-alive sockets do not collect them)", async () => {
     const socket = Object.assign(new EventEmitter(), { destroyed: false });
-    const { GET } = createFalgateHandler({ ...conformanceOptions(mock), logger: silentLogger() });
+    const { GET } = createFalgateHandler({ ...withHost(mock), logger: silentLogger() });
     for (let i = 0; i < 3; i++) {
       const response = await GET(
         eventFor(new Request(PROXY, { headers: { ...SAME_ORIGIN, "x-fal-target-url": `${ECHO}?i=${i}` } }), {

@@ -260,6 +260,44 @@ export function describeConformance(config: ConformanceConfig): void {
       });
     });
 
+    describe("DNS rebinding (host check)", () => {
+      // A page on a name the attacker controls, its DNS rebound to the proxy's address: same-origin to the
+      // browser, but its calls name the attacker's host. The suite's options have no `authorize` hook.
+      const port = () => new URL(gate.url).port;
+      const page = (host: string) => ({ host, origin: `http://${host}`, "content-type": "application/json" });
+
+      test("a same-origin page on a rebound host name is refused 403 host_not_allowed, proxy and token route", async () => {
+        const host = `rebind.attacker.example:${port()}`;
+        const a = await call(RUN, {
+          method: "POST",
+          headers: page(host),
+          body: JSON.stringify({ prompt: "x" }),
+        });
+        expectError(a, 403, "host_not_allowed");
+        expect(a.json<ErrorBody>().error.message).toContain("allowedHosts");
+        const token = await send(`${gate.url}/token`, {
+          method: "POST",
+          headers: { ...SAME_ORIGIN, ...page(host) },
+          body: JSON.stringify({ app: "fal-ai/fast-sdxl/realtime", type: "fal" }),
+        });
+        answers.push(token);
+        expectError(token, 403, "host_not_allowed");
+        expect(mock.requests).toHaveLength(0);
+      });
+
+      test("loopback names and the hosts of allowedOrigins pass", async () => {
+        for (const name of ["localhost", new URL(ALLOWED_ORIGIN).hostname]) {
+          const a = await call(RUN, {
+            method: "POST",
+            headers: page(`${name}:${port()}`),
+            body: JSON.stringify({ prompt: "x" }),
+          });
+          expect(a.status, name).toBe(200);
+        }
+        expect(mock.requests).toHaveLength(2);
+      });
+    });
+
     describe("methods", () => {
       test("POST: JSON in, JSON out, the key injected upstream", async () => {
         const a = await call(RUN, {

@@ -9,6 +9,7 @@ import {
   type TargetPolicy,
 } from "../policy/index.js";
 import { DEFAULT_FORWARD_HEADERS } from "../proxy/headers.js";
+import { compileHostPolicy, type HostPolicy } from "../proxy/hosts.js";
 import { createMemoryStore } from "../store/memory.js";
 import type { Store } from "../store/types.js";
 import { createTokenIssuerResolver, type TokenIssuer } from "../tokens/jwt.js";
@@ -37,6 +38,8 @@ export interface Settings<C extends object = object> {
   authorize: AuthorizeHook<C> | undefined;
   allowUnauthenticated: boolean;
   allowedOrigins: ReadonlySet<string>;
+  /** The host check against DNS rebinding (`allowedHosts`); `null` when it is off. */
+  hosts: HostPolicy | null;
   cors: { credentials: boolean; maxAge: number; allowHeaders: string };
   endpoints: EndpointPolicy;
   targets: TargetPolicy;
@@ -164,6 +167,7 @@ export function resolveOptions<C extends object>(options: FalgateOptions<C>): Se
   if (typeof store !== "object" || store === null || typeof store.addOnce !== "function") {
     fail("store", "must be a falgate Store (createMemoryStore(), createRedisStore(...), ...)");
   }
+  const authorize = fn("authorize", options.authorize);
   const logger = options.logger ?? consoleLogger();
   if (options.observers !== undefined && !Array.isArray(options.observers)) {
     fail("observers", "must be an array of functions");
@@ -180,9 +184,10 @@ export function resolveOptions<C extends object>(options: FalgateOptions<C>): Se
   return {
     credentials,
     env: envRule(options.env),
-    authorize: fn("authorize", options.authorize),
+    authorize,
     allowUnauthenticated: options.allowUnauthenticated === true,
     allowedOrigins,
+    hosts: compileHostPolicy(options.allowedHosts, allowedOrigins, authorize !== undefined),
     cors: {
       credentials: corsOptions.credentials ?? DEFAULTS.cors.credentials,
       maxAge: nonNegative("cors.maxAge", corsOptions.maxAge, DEFAULTS.cors.maxAge),

@@ -2,6 +2,7 @@ import { FalgateError } from "../errors.js";
 import { clientKey } from "../limits/client-key.js";
 import type { Settings } from "../options/resolve.js";
 import type { HookContext, Principal } from "../types.js";
+import { checkHost } from "./hosts.js";
 import type { CallInput } from "./input.js";
 
 /** The principal given to every caller when `allowUnauthenticated` is on or the same-origin default admits them. */
@@ -21,9 +22,20 @@ const NOT_A_BROWSER: OriginVerdict = Object.freeze({ corsOrigin: null, sameOrigi
 /**
  * Refuses cross-site browser calls from origins not in `allowedOrigins` (CSRF and cross-site use of the
  * key). Requests without `Origin` and `Sec-Fetch-Site` (servers, curl) are not browser calls: they pass
- * here and face `authorize`.
+ * here and face `authorize`. Unless the caller is an `allowedOrigins` page (whose `Origin` a rebound page cannot
+ * claim), the host the request addressed must pass the host check (`settings.hosts`, DNS rebinding).
  */
-export function checkOrigin(input: CallInput, settings: Pick<Settings, "allowedOrigins">): OriginVerdict {
+export function checkOrigin(
+  input: CallInput,
+  settings: Pick<Settings, "allowedOrigins" | "hosts" | "trustProxy">,
+): OriginVerdict {
+  const verdict = originVerdict(input, settings.allowedOrigins);
+  if (verdict.corsOrigin === null && settings.hosts !== null)
+    checkHost(settings.hosts, input, settings.trustProxy);
+  return verdict;
+}
+
+function originVerdict(input: CallInput, allowedOrigins: ReadonlySet<string>): OriginVerdict {
   const site = input.header("sec-fetch-site");
   // Sec-Fetch-Site is set by the browser and cannot be forged by page scripts; it also survives reverse
   // proxies that make the request URL differ from what the browser sees.
@@ -31,7 +43,7 @@ export function checkOrigin(input: CallInput, settings: Pick<Settings, "allowedO
   const origin = input.header("origin");
   if (origin !== null) {
     if (origin === ownOrigin(input.url)) return SAME_ORIGIN;
-    if (settings.allowedOrigins.has(origin)) return { corsOrigin: origin, sameOrigin: false };
+    if (allowedOrigins.has(origin)) return { corsOrigin: origin, sameOrigin: false };
     throw new FalgateError(
       "origin_not_allowed",
       `Origin ${truncate(origin)} is not allowed to use this proxy. Add it to \`allowedOrigins\` to allow it.`,

@@ -2,6 +2,7 @@ import { FalgateError, isFalgateError } from "../errors.js";
 import type { TunnelRecord } from "../events/types.js";
 import type { Settings } from "../options/resolve.js";
 import { classifyTarget, type FalTarget } from "../policy/index.js";
+import { checkHost } from "../proxy/hosts.js";
 import { resolveKey } from "../proxy/key.js";
 import { errorResponse } from "../proxy/reply.js";
 import { normaliseAppId } from "../tokens/apps.js";
@@ -241,15 +242,23 @@ export function upgradeOnly(): FalgateError {
  * Refuses cross-site WebSocket hijacking: browsers send `Origin` on every WebSocket handshake and cookies
  * ride along, so a foreign page must not open a tunnel. Same host (any scheme, for TLS-terminating
  * proxies) or `allowedOrigins` pass; no `Origin` means a non-browser client, which still needs a token.
+ * Unless `Origin` is in `allowedOrigins`, the host must pass the host check first (DNS rebinding), as on HTTP.
  */
 export function checkTunnelOrigin(
   request: Request,
   url: URL,
-  settings: Pick<Settings, "allowedOrigins">,
+  settings: Pick<Settings, "allowedOrigins" | "hosts" | "trustProxy">,
 ): void {
   const origin = request.headers.get("origin");
+  if (origin !== null && settings.allowedOrigins.has(origin)) return;
+  if (settings.hosts !== null) {
+    checkHost(
+      settings.hosts,
+      { header: (name) => request.headers.get(name), url: url.href },
+      settings.trustProxy,
+    );
+  }
   if (origin === null) return;
-  if (settings.allowedOrigins.has(origin)) return;
   let originHost: string | null = null;
   try {
     const parsed = new URL(origin);
