@@ -83,7 +83,7 @@ const tunnelUrl = (t: string) =>
   `ws://127.0.0.1:${port}/api/fal/proxy/fal-ai/echo/realtime?fal_jwt_token=${encodeURIComponent(t)}`;
 
 describe("the Worker's tunnel in workerd", () => {
-  test("a handshake without Sec-WebSocket-Key is refused (405) and spends nothing: the token then opens", async () => {
+  test("a handshake without Sec-WebSocket-Key is refused (400 invalid_handshake) and spends nothing: the token then opens", async () => {
     const t = await token();
     // Read until the JSON body has ended (headers and body may come in separate chunks).
     const answer = await raw(
@@ -91,7 +91,7 @@ describe("the Worker's tunnel in workerd", () => {
       { "Sec-WebSocket-Version": "13" },
       /\}\s*$/,
     );
-    expect(answer).toMatch(/^HTTP\/1\.1 405 [\s\S]*"method_not_allowed"/);
+    expect(answer).toMatch(/^HTTP\/1\.1 400 [\s\S]*"invalid_handshake"/);
     await echoes(tunnelUrl(t));
   });
 

@@ -16,6 +16,7 @@ export type FalgateErrorCode =
   | "invalid_webhook"
   | "method_not_allowed"
   | "invalid_body"
+  | "invalid_handshake"
   | "payload_too_large"
   | "rate_limited"
   | "concurrency_limited"
@@ -34,6 +35,7 @@ export const STATUS_BY_CODE: Readonly<Record<FalgateErrorCode, number>> = Object
   missing_target: 400,
   invalid_target: 400,
   invalid_body: 400,
+  invalid_handshake: 400,
   unauthenticated: 401,
   invalid_token: 401,
   invalid_webhook: 401,

@@ -145,11 +145,11 @@ describe("the Node tunnel to a wss: upstream (built CLI)", () => {
       const ws = new WebSocket(await tunnelUrl(cli.origin), { perMessageDeflate: false });
       const frames: string[] = [];
       ws.on("message", (data) => frames.push(String(data)));
-      const closed = await new Promise<{ code: number }>((resolve) =>
-        ws.once("close", (code) => resolve({ code })),
+      const closed = await new Promise<{ code: number; reason: string }>((resolve) =>
+        ws.once("close", (code, reason) => resolve({ code, reason: String(reason) })),
       );
       expect(closed.code).toBe(1014);
-      expect(frames.join("")).toMatch(/unreachable/);
+      expect(`${frames.join("")} ${closed.reason}`).toMatch(/unreachable/);
       expect(authorizations.length).toBe(before);
     } finally {
       await cli.stop();

@@ -161,8 +161,8 @@ describe("finding 2: a token is spent only by the upgrade it opens", () => {
       const token = await h.token();
       const before = upstreamSockets();
       const answer = await raw(h.port, handshake(h.port, h.path(token), headers));
-      expect(answer).toMatch(/^HTTP\/1\.1 405 /);
-      expect(errorCode(answer)).toBe("method_not_allowed");
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      expect(errorCode(answer)).toBe("invalid_handshake");
       expect(upstreamSockets()).toBe(before);
       await echoes(h.wsUrl(token));
     },

@@ -550,7 +550,7 @@ describe("refusals", () => {
     socket.end(
       `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`,
     );
-    expect(await answer).toMatch(/^HTTP\/1\.1 405[\s\S]*"method_not_allowed"/);
+    expect(await answer).toMatch(/^HTTP\/1\.1 400[\s\S]*"invalid_handshake"/);
     const c = client(h.url(ECHO, await h.token()));
     await c.opened;
     c.ws.send("slot was free");

@@ -201,9 +201,7 @@ function checkUpgrade(request: Request): void {
 }
 
 function badHandshake(needs: string): FalgateError {
-  return new FalgateError("method_not_allowed", `Not a valid WebSocket handshake: it needs ${needs}.`, {
-    headers: { allow: "GET" },
-  });
+  return new FalgateError("invalid_handshake", `Not a valid WebSocket handshake: it needs ${needs}.`);
 }
 
 /**
