@@ -12,6 +12,12 @@ export {
   SAME_ORIGIN,
   type StartHandler,
 } from "./conformance.js";
+export {
+  CUT_DECLARED,
+  CUT_SENT,
+  type CuttingUpstream,
+  startCuttingUpstream,
+} from "./cut-upstream.js";
 export { describeFalClient, falClientThrough } from "./fal-client.js";
 export {
   type Answer,
@@ -40,5 +46,6 @@ export {
   startWorker,
   WORKER_COMPATIBILITY,
   WORKERD_ABORT_SKIP,
+  WORKERD_TRUNCATION_SKIP,
 } from "./workerd.js";
 export { type Frame, type OpenSocket, openSocket } from "./ws.js";
