@@ -3,7 +3,7 @@ import type { IncomingMessage } from "node:http";
 import { type MockFal, startMockFal } from "@falgate/mock-fal";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
 import { CUT_DECLARED, CUT_SENT, type CuttingUpstream, startCuttingUpstream } from "./cut-upstream.js";
-import { type Answer, open, readUntil, type SendOptions, send } from "./http.js";
+import { type Answer, open, readUntil, type SendOptions, send, sendRaw } from "./http.js";
 
 /** The options every adapter is started with: JSON only, so they can reach a Worker as a binding. */
 export interface ConformanceOptions {
@@ -462,6 +462,36 @@ export function describeConformance(config: ConformanceConfig): void {
           expect(seen.path).toBe("/fal-ai/fast-sdxl");
         },
       );
+    });
+
+    describe("raw control characters", () => {
+      // Bytes no HTTP client library sends, written on a raw socket: the runtime's parser may refuse them (its own
+      // 400), or pass what it made of them to falgate, which refuses them with a code. Never a 5xx, never forwarded.
+      test.each([
+        ["a CR inside the target", `${RUN}\rx`],
+        ["a CR right after the colon (a line break to some parsers)", `\r${RUN}`],
+        ["a CR before folded whitespace", `\r ${RUN}`],
+        ["a CR at the end", `${RUN}\r`],
+        ["a NUL inside the target", `${RUN}\u0000x`],
+        ["a lone LF inside the target", `${RUN}\nx`],
+      ])("x-fal-target-url with %s is refused with a 4xx and nothing is forwarded", async (_label, value) => {
+        const url = new URL(gate.url);
+        const answer = await sendRaw(
+          gate.url,
+          `POST ${url.pathname} HTTP/1.1\r\nhost: ${url.host}\r\nsec-fetch-site: same-origin\r\n` +
+            `x-fal-target-url: ${value}\r\ncontent-type: application/json\r\ncontent-length: 2\r\n` +
+            "connection: close\r\n\r\n{}",
+        );
+        expect(answer.status).toBeGreaterThanOrEqual(400);
+        expect(answer.status).toBeLessThan(500);
+        const json = /\r\n\r\n(\{"error".*)$/s.exec(answer.text)?.[1];
+        // falgate's own refusals carry a target code; a parser's refusal is the runtime's.
+        if (json !== undefined) {
+          expect(["invalid_target", "missing_target"]).toContain(JSON.parse(json).error.code);
+        }
+        expect(answer.text).not.toContain(mock.key);
+        expect(mock.requests).toHaveLength(0);
+      });
     });
 
     describe("headers", () => {

@@ -24,10 +24,12 @@ export {
   firstGzippedEvent,
   type OpenResponse,
   open,
+  type RawAnswer,
   readAll,
   readUntil,
   type SendOptions,
   send,
+  sendRaw,
 } from "./http.js";
 export { type ChildServer, type ChildServerOptions, freePort, startChildServer } from "./process.js";
 export { startRedis, type TestRedis } from "./redis-server.js";
