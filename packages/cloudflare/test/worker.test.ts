@@ -13,13 +13,17 @@ import {
   describeConformance,
   describeFalClient,
   falClientThrough,
+  open,
   openSocket,
   REPO_ROOT,
+  readAll,
   SAME_ORIGIN,
   type StartHandler,
   send,
+  startCuttingUpstream,
   startWorker,
   WORKERD_ABORT_SKIP,
+  WORKERD_TRUNCATION_SKIP,
 } from "@falgate/testkit";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 
@@ -55,9 +59,72 @@ describeConformance({
   name: "Cloudflare Worker in workerd",
   start: fromSources,
   unreachableCode: "upstream_error",
-  skip: { abort: WORKERD_ABORT_SKIP },
+  skip: { abort: WORKERD_ABORT_SKIP, "truncated-chunked": WORKERD_TRUNCATION_SKIP },
 });
 describeFalClient({ name: "Cloudflare Worker in workerd", start: fromSources });
+
+describe("an SSE answer fal cuts short, in workerd", () => {
+  // workerd ends the chunked answer cleanly whatever the Worker does (WORKERD_TRUNCATION_SKIP), so the cut must at
+  // least be visible to the operator: the same log line and call outcome as on Node (`upstream_error`).
+  async function cutStream(
+    script: string,
+  ): Promise<{ output: () => string; origin: string; close(): Promise<void> }> {
+    const upstream = await startCuttingUpstream();
+    let output = "";
+    const worker = await startWorker(
+      script,
+      { FAL_KEY: "key-id:key-secret", FALGATE_UPSTREAM: upstream.url },
+      {
+        onOutput: (text) => {
+          output += text;
+        },
+      },
+    );
+    const response = await open(`${worker.origin}/api/fal/proxy`, {
+      method: "POST",
+      headers: {
+        ...SAME_ORIGIN,
+        "x-fal-target-url": "https://fal.run/fal-ai/cut/sse",
+        "content-type": "application/json",
+      },
+      body: "{}",
+    });
+    expect(response.message.statusCode).toBe(200);
+    await readAll(response.message).catch(() => undefined);
+    response.close();
+    return {
+      output: () => output,
+      origin: worker.origin,
+      close: async () => {
+        await worker.close();
+        await upstream.close();
+      },
+    };
+  }
+
+  test("apps/worker logs the truncation with its code", async () => {
+    const run = await cutStream(await sourceScript());
+    try {
+      await expect.poll(run.output, { timeout: 5000 }).toContain("upstream body ended with an error");
+      expect(run.output()).toContain("upstream_error");
+      expect(run.output()).not.toContain("key-secret");
+    } finally {
+      await run.close();
+    }
+  });
+
+  test("the call ends with error `upstream_error` (what metrics count as falgate_calls_total{code})", async () => {
+    const run = await cutStream(await bundleWorker(join(__dirname, "fixtures/truncation-worker.ts")));
+    try {
+      const ends = async () => (await send(`${run.origin}/ends`)).json<Array<{ error: string | null }>>();
+      await expect
+        .poll(ends, { timeout: 5000 })
+        .toEqual([expect.objectContaining({ error: "upstream_error" })]);
+    } finally {
+      await run.close();
+    }
+  });
+});
 
 test("a request without FAL_KEY bound answers missing_credentials, not `Key undefined`", async () => {
   const mock = await startMockFal();

@@ -66,11 +66,20 @@ const webHandlerStart: StartHandler = async (options) => {
 describeConformance({ name: "h3 toWebHandler (the Node handler's Web fallback)", start: webHandlerStart });
 describeFalClient({ name: "h3 toWebHandler (the Node handler's Web fallback)", start: webHandlerStart });
 
+/** Why the Web handler served by h3 1.x on a Node server skips the truncation checks. */
+const H3_WEB_ON_NODE_TRUNCATION =
+  "h3 1.x (sendStream) never ends a Node answer whose Web body failed, so the client waits instead of seeing the " +
+  "error (never a clean end either); on a Node server use @falgate/h3/node, which aborts the connection";
+
 for (const [name, factory] of [
   ["h3 (Web handler)", createWebHandler],
   ["h3 (Node handler)", createNodeHandler],
 ] as const) {
-  describeConformance({ name, start: starter(factory) });
+  describeConformance({
+    name,
+    start: starter(factory),
+    ...(factory === createWebHandler ? { skip: { truncated: H3_WEB_ON_NODE_TRUNCATION } } : {}),
+  });
   describeFalClient({ name, start: starter(factory) });
 
   test(`${name}: hooks receive the h3 event (event.context set by a middleware)`, async () => {

@@ -6,6 +6,7 @@ import {
   type StartHandler,
   startWorker,
   WORKERD_ABORT_SKIP,
+  WORKERD_TRUNCATION_SKIP,
 } from "@falgate/testkit";
 
 let bundle: Promise<string> | undefined;
@@ -24,6 +25,6 @@ describeConformance({
   name: "Hono on Workers (workerd)",
   start,
   unreachableCode: "upstream_error",
-  skip: { abort: WORKERD_ABORT_SKIP },
+  skip: { abort: WORKERD_ABORT_SKIP, "truncated-chunked": WORKERD_TRUNCATION_SKIP },
 });
 describeFalClient({ name: "Hono on Workers (workerd)", start });

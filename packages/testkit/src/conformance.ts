@@ -1,7 +1,9 @@
 import { createHash, randomBytes } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import { type MockFal, startMockFal } from "@falgate/mock-fal";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "vitest";
-import { type Answer, open, readUntil, type SendOptions, send } from "./http.js";
+import { CUT_DECLARED, CUT_SENT, type CuttingUpstream, startCuttingUpstream } from "./cut-upstream.js";
+import { type Answer, open, readUntil, type SendOptions, send, sendRaw } from "./http.js";
 
 /** The options every adapter is started with: JSON only, so they can reach a Worker as a binding. */
 export interface ConformanceOptions {
@@ -22,7 +24,13 @@ export interface HandlerUnderTest {
 export type StartHandler = (options: ConformanceOptions) => Promise<HandlerUnderTest>;
 
 /** Checks of the suite that an adapter may skip, each with a stated reason. */
-export type ConformanceCheck = "abort" | "early-413" | "early-answer-body";
+export type ConformanceCheck =
+  | "abort"
+  | "early-413"
+  | "early-answer-body"
+  | "truncated"
+  | "truncated-chunked"
+  | "relayed-length";
 
 /** How to run the suite against one adapter. */
 export interface ConformanceConfig {
@@ -110,9 +118,13 @@ export function describeConformance(config: ConformanceConfig): void {
       return a;
     }
 
-    /** A test the adapter may skip for a platform reason; the reason shows in the skipped test's name. */
-    function platformTest(check: ConformanceCheck, name: string, fn: () => Promise<void>): void {
-      const reason = config.skip?.[check];
+    /** A test the adapter may skip for a platform reason (the first of `checks` it skips); the reason shows in its name. */
+    function platformTest(
+      check: ConformanceCheck | ConformanceCheck[],
+      name: string,
+      fn: () => Promise<void>,
+    ): void {
+      const reason = (Array.isArray(check) ? check : [check]).map((c) => config.skip?.[c]).find(Boolean);
       if (reason) test.skip(`${name} (skipped on this platform: ${reason})`, fn);
       else test(name, fn);
     }
@@ -493,6 +505,37 @@ export function describeConformance(config: ConformanceConfig): void {
       );
     });
 
+    describe("raw control characters", () => {
+      // Bytes no HTTP client library sends, written on a raw socket: the runtime's parser may refuse them (its own
+      // 400), or pass what it made of them to falgate, which refuses them with a code. Never a 5xx, never forwarded.
+      test.each([
+        ["a CR inside the target", `${RUN}\rx`],
+        ["a CR right after the colon (a line break to some parsers)", `\r${RUN}`],
+        ["a CR before folded whitespace", `\r ${RUN}`],
+        ["a CR at the end", `${RUN}\r`],
+        ["a NUL inside the target", `${RUN}\u0000x`],
+        ["a lone LF inside the target", `${RUN}\nx`],
+      ])("x-fal-target-url with %s is refused with a 4xx and nothing is forwarded", async (_label, value) => {
+        const url = new URL(gate.url);
+        const answer = await sendRaw(
+          gate.url,
+          `POST ${url.pathname} HTTP/1.1\r\nhost: ${url.host}\r\nsec-fetch-site: same-origin\r\n` +
+            `x-fal-target-url: ${value}\r\ncontent-type: application/json\r\ncontent-length: 2\r\n` +
+            "connection: close\r\n\r\n{}",
+        );
+        expect(answer.status).toBeGreaterThanOrEqual(400);
+        expect(answer.status).toBeLessThan(500);
+        const json = /\r\n\r\n(?:[0-9a-f]+\r\n)?(\{"error".*\})/s.exec(answer.text)?.[1];
+        const refusal = json === undefined ? undefined : (JSON.parse(json) as { error?: unknown }).error;
+        // falgate's own refusals carry a target code; a parser's or a framework's refusal is its own.
+        if (typeof refusal === "object" && refusal !== null) {
+          expect(["invalid_target", "missing_target"]).toContain((refusal as { code?: unknown }).code);
+        }
+        expect(answer.text).not.toContain(mock.key);
+        expect(mock.requests).toHaveLength(0);
+      });
+    });
+
     describe("headers", () => {
       test("x-fal-* and content headers are forwarded; Authorization, cookies and hop-by-hop headers are not", async () => {
         await call(ECHO, {
@@ -640,6 +683,103 @@ export function describeConformance(config: ConformanceConfig): void {
         expect(seen.method).toBe("POST");
       });
     });
+
+    describe("a truncated answer", () => {
+      // fal resets the connection half-way through its answer (a raw socket upstream): the client must see an
+      // error (a connection closed short of the declared length, or a chunked body without its last chunk),
+      // never a clean end that passes half a body for a whole one.
+      let cutting: CuttingUpstream;
+      let cutGate: HandlerUnderTest;
+      beforeAll(async () => {
+        cutting = await startCuttingUpstream();
+        cutGate = await config.start({ ...conformanceOptions(mock), upstream: cutting.url });
+      });
+      afterAll(async () => {
+        await cutGate?.close();
+        await cutting?.close();
+      });
+
+      async function cutAnswer(
+        path: string,
+      ): Promise<{ status: number; length: string | undefined; end: BodyEnd }> {
+        const response = await open(cutGate.url, {
+          method: "POST",
+          headers: {
+            ...SAME_ORIGIN,
+            "x-fal-target-url": `https://fal.run/fal-ai/cut/${path}`,
+            "content-type": "application/json",
+          },
+          body: "{}",
+        });
+        try {
+          const end = await bodyEnd(response.message);
+          return {
+            status: response.message.statusCode ?? 0,
+            length: response.message.headers["content-length"],
+            end,
+          };
+        } finally {
+          response.close();
+        }
+      }
+
+      platformTest(
+        "truncated",
+        `a content-length answer reset after ${CUT_SENT} of ${CUT_DECLARED} bytes fails at the client`,
+        async () => {
+          const { status, end } = await cutAnswer("length");
+          expect(status).toBe(200);
+          expect(end.kind).toBe("error");
+        },
+      );
+
+      platformTest(
+        ["truncated", "relayed-length"],
+        "an answer relayed unchanged keeps fal's content-length (the client knows how much is missing)",
+        async () => {
+          const { length } = await cutAnswer("length");
+          expect(length).toBe(String(CUT_DECLARED));
+        },
+      );
+
+      platformTest(
+        ["truncated", "truncated-chunked"],
+        "a chunked SSE answer reset mid-stream fails at the client (no last chunk)",
+        async () => {
+          const { status, end } = await cutAnswer("sse");
+          expect(status).toBe(200);
+          expect(end.kind).toBe("error");
+          expect(end.bytes).toBeGreaterThan(0);
+        },
+      );
+    });
+  });
+}
+
+/** How a response body ended at the client: read to a clean end, or failed (reset, closed short, broken framing). */
+interface BodyEnd {
+  kind: "end" | "error";
+  bytes: number;
+}
+
+/** Reads a body to its end and reports whether it ended cleanly, with the bytes that arrived. */
+function bodyEnd(message: IncomingMessage): Promise<BodyEnd> {
+  return new Promise((resolve) => {
+    let bytes = 0;
+    let settled = false;
+    const done = (kind: BodyEnd["kind"]) => {
+      if (settled) return;
+      settled = true;
+      resolve({ kind, bytes });
+    };
+    message.on("data", (chunk: Buffer) => {
+      bytes += chunk.byteLength;
+    });
+    message.once("end", () => done("end"));
+    message.once("error", () => done("error"));
+    message.once("aborted", () => done("error"));
+    // A socket closed without `end` is a body cut short.
+    message.once("close", () => done(message.complete ? "end" : "error"));
   });
 }
 

@@ -4,6 +4,7 @@ import {
   type IncomingHttpHeaders,
   type IncomingMessage,
 } from "node:http";
+import { connect } from "node:net";
 import { createGunzip } from "node:zlib";
 
 /** A request to the handler under test, sent on a fresh connection. */
@@ -185,4 +186,35 @@ export async function firstGzippedEvent(
   } finally {
     res.destroy();
   }
+}
+
+/** What {@link sendRaw} read back: the status of the first answer (0 if none) and everything received. */
+export interface RawAnswer {
+  status: number;
+  text: string;
+}
+
+/**
+ * Writes `head` (a request head with `\r\n` line ends, the body after it) as-is over a fresh socket, so it can carry
+ * bytes an HTTP client refuses to send, and reads until the server closes or `timeoutMs` passes.
+ */
+export function sendRaw(url: string, head: string, timeoutMs = 3000): Promise<RawAnswer> {
+  const target = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(target.port), target.hostname);
+    let text = "";
+    const done = () => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ status: Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 0), text });
+    };
+    const timer = setTimeout(done, timeoutMs);
+    socket.setEncoding("latin1");
+    socket.on("data", (chunk: string) => {
+      text += chunk;
+    });
+    socket.once("error", done);
+    socket.once("close", done);
+    socket.write(head, "latin1");
+  });
 }

@@ -12,16 +12,24 @@ export {
   SAME_ORIGIN,
   type StartHandler,
 } from "./conformance.js";
+export {
+  CUT_DECLARED,
+  CUT_SENT,
+  type CuttingUpstream,
+  startCuttingUpstream,
+} from "./cut-upstream.js";
 export { describeFalClient, falClientThrough } from "./fal-client.js";
 export {
   type Answer,
   firstGzippedEvent,
   type OpenResponse,
   open,
+  type RawAnswer,
   readAll,
   readUntil,
   type SendOptions,
   send,
+  sendRaw,
 } from "./http.js";
 export { type ChildServer, type ChildServerOptions, freePort, startChildServer } from "./process.js";
 export { startRedis, type TestRedis } from "./redis-server.js";
@@ -40,5 +48,6 @@ export {
   startWorker,
   WORKER_COMPATIBILITY,
   WORKERD_ABORT_SKIP,
+  WORKERD_TRUNCATION_SKIP,
 } from "./workerd.js";
 export { type Frame, type OpenSocket, openSocket } from "./ws.js";

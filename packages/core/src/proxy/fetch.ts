@@ -109,6 +109,7 @@ export async function forwardWithFetch(
 
   const relayed = relayBody(upstream.body, {
     idleTimeout: plan.timeouts.idle,
+    length: relayedLength(responseHeaders),
     onIdle: () => controller.abort(new FalgateError("upstream_timeout", "fal stopped sending data.")),
     ...(captured ? { onChunk: (chunk: Uint8Array) => captured.add(chunk) } : {}),
     onEnd: (end, bytesOut) => {
@@ -143,6 +144,17 @@ function answerHeaders(upstream: Headers, plan: ForwardPlan): Headers {
     else out.set(name, value);
   }
   return out;
+}
+
+/**
+ * The length of a body relayed unchanged: fal's `content-length` when {@link answerHeaders} kept it (it drops it for
+ * a decoded body). Giving the relayed stream that length keeps the answer length-delimited on runtimes that frame a
+ * stream themselves (workerd), so an answer fal cuts short is short on the wire, not a clean end.
+ */
+function relayedLength(headers: Headers): number | null {
+  const value = headers.get("content-length");
+  if (value === null || !/^\d{1,15}$/.test(value)) return null;
+  return Number(value);
 }
 
 function outcome(

@@ -50,9 +50,16 @@ export type BodyEnd =
   | { kind: "failed"; error: unknown };
 
 /**
+ * A pull source with workerd's `expectedLength` extension: a stream of known length is sent with `content-length`,
+ * and workerd closes the connection short when such a stream fails before its length (other runtimes ignore it).
+ */
+type LengthSource = UnderlyingDefaultSource<Uint8Array> & { expectedLength?: number };
+
+/**
  * Relays an upstream body to the client without buffering: counts bytes, enforces an idle timeout (longest
  * time a read from upstream stays pending; a slow client that has not asked for more never counts) and
- * reports once how the stream ended. Cancelling it (client gone) cancels upstream.
+ * reports once how the stream ended. Cancelling it (client gone) cancels upstream. A failed upstream read errors
+ * the stream (never closes it), so the binding can abort the answer instead of ending it as if complete.
  */
 export function relayBody(
   source: ReadableStream<Uint8Array>,
@@ -62,6 +69,8 @@ export function relayBody(
     onEnd: (end: BodyEnd, bytes: number) => void;
     /** Sees each chunk as it passes (it must not keep a reference it later mutates). */
     onChunk?: (chunk: Uint8Array) => void;
+    /** The body's length when relayed unchanged (fal's `content-length`), so a cut answer is short on the wire. */
+    length?: number | null;
   },
 ): ReadableStream<Uint8Array> {
   const reader = source.getReader();
@@ -89,36 +98,35 @@ export function relayBody(
     }, delay);
   };
 
-  return new ReadableStream<Uint8Array>(
-    {
-      start() {
-        if (options.idleTimeout > 0) arm(options.idleTimeout);
-      },
-      async pull(controller) {
-        waitingSince = Date.now();
-        try {
-          const { done, value } = await reader.read();
-          waitingSince = undefined;
-          if (done) {
-            finish({ kind: "done" });
-            controller.close();
-            return;
-          }
-          bytes += value.byteLength;
-          options.onChunk?.(value);
-          controller.enqueue(value);
-        } catch (error) {
-          waitingSince = undefined;
-          finish({ kind: "failed", error });
-          controller.error(error);
-        }
-      },
-      cancel(reason) {
-        finish({ kind: "cancelled", reason });
-        return reader.cancel(reason).catch(() => undefined);
-      },
+  const underlying: LengthSource = {
+    start() {
+      if (options.idleTimeout > 0) arm(options.idleTimeout);
     },
-    // highWaterMark 0: read upstream only when the client pulls, so a slow client slows the upstream read.
-    { highWaterMark: 0 },
-  );
+    async pull(controller) {
+      waitingSince = Date.now();
+      try {
+        const { done, value } = await reader.read();
+        waitingSince = undefined;
+        if (done) {
+          finish({ kind: "done" });
+          controller.close();
+          return;
+        }
+        bytes += value.byteLength;
+        options.onChunk?.(value);
+        controller.enqueue(value);
+      } catch (error) {
+        waitingSince = undefined;
+        finish({ kind: "failed", error });
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      finish({ kind: "cancelled", reason });
+      return reader.cancel(reason).catch(() => undefined);
+    },
+  };
+  if (options.length != null) underlying.expectedLength = options.length;
+  // highWaterMark 0: read upstream only when the client pulls, so a slow client slows the upstream read.
+  return new ReadableStream<Uint8Array>(underlying, { highWaterMark: 0 });
 }
