@@ -53,6 +53,7 @@ export class NodeInput implements CallInput {
     return typeof value === "string" ? value : value.join(", ");
   }
 
+  /** Every request header as {@link header} gives it (the families of `forwardHeaders` are matched on these). */
   forEachHeader(fn: (name: string, value: string) => void): void {
     const headers = this.req.headers;
     const overrides = this.overrides;

@@ -28,15 +28,16 @@ export const PROXIED_ANSWER_HEADERS: ReadonlyArray<readonly [string, string]> = 
   ["content-security-policy", "default-src 'none'; frame-ancestors 'none'; sandbox"],
 ] as const);
 
-// The answer headers of fal that reach the client, besides the `x-fal-*` family: what describes the body, and when
-// to retry. Everything else stays behind: caching (falgate sets `no-store`), cookies, redirects, CSP, HSTS,
-// `link`, `refresh`, `clear-site-data`, `www-authenticate`, `alt-svc`, CORS, hop-by-hop headers, fal's own
-// rate-limit fields (the key's quota, not the user's; the RateLimit names are falgate's limits').
+// The answer headers of fal that reach the client, besides the `x-fal-*` family: what describes the body, when to
+// retry, which methods a 405 allows. Everything else stays behind: caching (falgate sets `no-store`), cookies,
+// redirects, CSP, HSTS, `link`, `refresh`, `clear-site-data`, `www-authenticate`, `alt-svc`, CORS, hop-by-hop
+// headers, fal's own rate-limit fields (the key's quota, not the user's; the RateLimit names are falgate's limits').
 const RELAYED_RESPONSE_HEADERS = new Set([
   "content-type",
   "content-length",
   "content-encoding",
   "retry-after",
+  "allow",
 ]);
 const FAL_FAMILY = "x-fal-";
 
@@ -178,7 +179,7 @@ function connectionNamed(value: string | null): ReadonlySet<string> | null {
 
 /**
  * True when an answer header from fal may reach the client: on the allowlist (`content-type`, `content-length`,
- * `content-encoding`, `retry-after`, the `x-fal-*` family) and not named in fal's `Connection`. `name` is
+ * `content-encoding`, `retry-after`, `allow`, the `x-fal-*` family) and not named in fal's `Connection`. `name` is
  * lower-case.
  */
 export function relaysResponseHeader(name: string, connection: ReadonlySet<string> | null): boolean {

@@ -1,13 +1,13 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { type MockFal, startMockFal } from "@falgate/mock-fal";
+import { type RunningServer, startServer } from "@falgate/node";
 import { launchChromium } from "@falgate/testkit";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type RunningServer, startServer } from "../src/index.js";
 
 /*
- * CORS preflights as Chromium makes them: a page on one loopback origin calls the standalone server on another
+ * (Here rather than in @falgate/node for this package's Chromium setup.) CORS preflights as Chromium makes them: a page on one loopback origin calls the standalone server on another
  * (an origin in `allowedOrigins`), with the headers the official client sends, including the `x-fal-request-source`
  * header it is adding. The browser, not a hand-written OPTIONS request, decides whether the preflight passed.
  */
