@@ -70,7 +70,10 @@ export interface CorsOptions {
   credentials?: boolean;
   /** Preflight cache lifetime in seconds. @default 600 */
   maxAge?: number;
-  /** Extra request headers to allow in preflights. @default [] */
+  /**
+   * Extra request headers to allow in preflights, names or `prefix-*` families (the forwarded headers are always
+   * allowed). @default []
+   */
   allowHeaders?: readonly string[];
 }
 
@@ -176,7 +179,11 @@ export interface FalgateOptions<C extends object = object> {
   allowedTargets?: readonly TargetRule[];
   /** Origins (`https://hooks.example.com`) accepted in the `fal_webhook` query parameter. @default [] */
   webhookOrigins?: readonly string[];
-  /** Request headers forwarded to fal besides `content-type`, `accept`, `content-length`, `user-agent`. @default DEFAULT_FORWARD_HEADERS */
+  /**
+   * Request headers forwarded to fal besides `content-type`, `accept`, `content-length`, `user-agent`: names or
+   * `prefix-*` families; CORS preflights allow the same. Headers the request's `Connection` names never pass.
+   * @default DEFAULT_FORWARD_HEADERS (`["x-fal-*"]`)
+   */
   forwardHeaders?: readonly string[];
   /** Largest request body in bytes; larger bodies answer 413. @default 33_554_432 (32 MiB) */
   maxBodySize?: number;

@@ -534,6 +534,62 @@ describe("forwarding", () => {
     expect(res.headers.get("x-fal-billable-units")).toBe("3");
   });
 
+  test("request headers named in Connection are not forwarded, whatever forwardHeaders lists", async () => {
+    const h = gate({ forwardHeaders: ["x-fal-*", "x-secret-hop", "x-kept"] });
+    const res = await h(
+      call("https://fal.run/a/b", {
+        body: "{}",
+        headers: {
+          connection: "close, X-Secret-Hop, user-agent, x-fal-runner-hint",
+          "x-secret-hop": "1",
+          "x-kept": "2",
+          "user-agent": "named",
+          "x-fal-runner-hint": "named",
+          "x-fal-request-source": "kept",
+        },
+      }),
+    );
+    expect(res.status).toBe(200);
+    const [seen] = upstream.seen;
+    expect(seen?.headers["x-secret-hop"]).toBeUndefined();
+    expect(seen?.headers["user-agent"]).not.toBe("named"); // fetch may add its own
+    expect(seen?.headers["x-fal-runner-hint"]).toBeUndefined();
+    expect(seen?.headers["x-kept"]).toBe("2");
+    expect(seen?.headers["x-fal-request-source"]).toBe("kept");
+  });
+
+  test("an explicit forwardHeaders list is the one rule for forwarding and for preflights", async () => {
+    const h = gate({ allowedOrigins: ["https://ok.example"], forwardHeaders: ["x-fal-queue-priority"] });
+    const pre = await h(
+      new Request(PROXY, {
+        method: "OPTIONS",
+        headers: {
+          origin: "https://ok.example",
+          "access-control-request-method": "POST",
+          "access-control-request-headers": "x-fal-queue-priority, x-fal-request-source",
+        },
+      }),
+    );
+    expect(pre.headers.get("access-control-allow-headers")).toBe("x-fal-queue-priority");
+    const none = await h(
+      new Request(PROXY, {
+        method: "OPTIONS",
+        headers: { origin: "https://ok.example", "access-control-request-method": "POST" },
+      }),
+    );
+    expect(none.headers.get("access-control-allow-headers")).toBe(
+      "content-type, accept, authorization, x-fal-target-url, x-fal-queue-priority",
+    );
+    await h(
+      call("https://fal.run/a/b", {
+        body: "{}",
+        headers: { "x-fal-queue-priority": "low", "x-fal-request-source": "not listed" },
+      }),
+    );
+    expect(upstream.seen[0]?.headers["x-fal-queue-priority"]).toBe("low");
+    expect(upstream.seen[0]?.headers["x-fal-request-source"]).toBeUndefined();
+  });
+
   test("a compressed answer is decoded once: no content-encoding or stale content-length reaches the client", async () => {
     const json = JSON.stringify({
       images: Array.from({ length: 50 }, (_, i) => ({ url: `https://cdn/${i}.png` })),
@@ -792,6 +848,11 @@ describe("hooks and options", () => {
     [{ maxBodySize: -1 }, "maxBodySize"],
     [{ timeouts: { idle: Number.NaN } }, "timeouts.idle"],
     [{ forwardHeaders: ["authorization"] }, "forwardHeaders"],
+    [{ forwardHeaders: ["connection"] }, "forwardHeaders"],
+    [{ forwardHeaders: ["*"] }, "forwardHeaders"],
+    [{ forwardHeaders: ["cook*"] }, "forwardHeaders"],
+    [{ forwardHeaders: ["proxy-*"] }, "forwardHeaders"],
+    [{ cors: { allowHeaders: ["x bad"] } }, "cors.allowHeaders"],
     [{ upstream: "ftp://x" }, "upstream"],
     [{ webhookOrigins: ["not an origin"] }, "webhookOrigins"],
     [{ webhookOrigins: ["http://hooks.example"] }, "webhookOrigins"],

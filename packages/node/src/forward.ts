@@ -151,7 +151,11 @@ class Exchange {
       const name = rawHeaders[i]!.toString("latin1").toLowerCase();
       if (relaysResponseHeader(name, connection)) addHeader(out, name, rawHeaders[i + 1]!.toString("latin1"));
     }
-    for (const [name, value] of plan.responseHeaders) addHeader(out, name, value);
+    // falgate's own (no-store, nosniff, the sandbox, CORS, the limits') replace fal's; `vary` adds up.
+    for (const [name, value] of plan.responseHeaders) {
+      if (name === "vary") addHeader(out, name, value);
+      else out[name] = value;
+    }
     try {
       // A request body not read to its end (an early answer) leaves bytes on the socket: close after this answer.
       if (!this.req.complete && plan.relayBody) lingerAfterAnswer(this.req, res);

@@ -53,6 +53,20 @@ export class NodeInput implements CallInput {
     return typeof value === "string" ? value : value.join(", ");
   }
 
+  /** Every request header as {@link header} gives it (the families of `forwardHeaders` are matched on these). */
+  forEachHeader(fn: (name: string, value: string) => void): void {
+    const headers = this.req.headers;
+    const overrides = this.overrides;
+    for (const name in headers) {
+      if (name.charCodeAt(0) === 58 /* ":" */) continue;
+      if (overrides !== undefined && name in overrides) continue;
+      const value = headers[name];
+      if (value !== undefined) fn(name, typeof value === "string" ? value : value.join(", "));
+    }
+    if (overrides === undefined) return;
+    for (const [name, value] of Object.entries(overrides)) if (value !== null) fn(name, value);
+  }
+
   get request(): Request {
     this.cachedRequest ??= lazyRequest(
       () => new Request(this.url, { method: this.method, headers: this.headers() }),

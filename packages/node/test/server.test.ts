@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { connect } from "node:net";
 import zlib from "node:zlib";
-import type { Logger } from "@falgate/core";
+import { DEFAULT_FORWARD_HEADERS, type Logger } from "@falgate/core";
 import { afterEach, describe, expect, it } from "vitest";
 import { type RunningServer, type ServerOptions, startServer } from "../src/index.js";
 import { deferred, listen, rawRequest, readAll, readUntil, send } from "./helpers.js";
@@ -77,6 +77,32 @@ describe("startServer", () => {
     expect(call?.headers["x-falgate-upstream-host"]).toBe("fal.run");
     expect(call?.body.toString()).toBe(body);
     expect(res.text).not.toContain(KEY);
+  });
+
+  it("does not forward request headers the client's Connection names, even ones forwardHeaders lists", async () => {
+    const fal = await fakeFal();
+    const { proxy } = await proxyServer({
+      upstream: fal.url,
+      forwardHeaders: [...DEFAULT_FORWARD_HEADERS, "x-secret-hop", "x-kept"],
+    });
+    const res = await send(proxy, {
+      method: "POST",
+      headers: {
+        ...target("/fal-ai/fast-sdxl"),
+        connection: "close, x-secret-hop, x-fal-runner-hint",
+        "x-secret-hop": "1",
+        "x-fal-runner-hint": "named",
+        "x-kept": "2",
+        "x-fal-request-source": "kept",
+      },
+      body: "{}",
+    });
+    expect(res.status).toBe(200);
+    const [call] = fal.seen;
+    expect(call?.headers["x-secret-hop"]).toBeUndefined();
+    expect(call?.headers["x-fal-runner-hint"]).toBeUndefined();
+    expect(call?.headers["x-kept"]).toBe("2");
+    expect(call?.headers["x-fal-request-source"]).toBe("kept");
   });
 
   it("serves sub-paths of `path`, /healthz, and a JSON 404 elsewhere", async () => {

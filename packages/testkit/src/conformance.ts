@@ -605,6 +605,144 @@ export function describeConformance(config: ConformanceConfig): void {
       });
     });
 
+    describe("header hygiene: what fal's answers may set, Connection, preflights", () => {
+      test("only allowlisted answer headers pass; every relayed answer is no-store, nosniff and sandboxed", async () => {
+        const html = "<!doctype html><script>document.cookie='stolen=1'</script><h1>fal</h1>";
+        mock.fault({
+          kind: "status",
+          status: 200,
+          body: html,
+          headers: {
+            "content-type": "text/html; charset=utf-8",
+            "cache-control": "public, max-age=3600",
+            expires: "Thu, 01 Jan 2099 00:00:00 GMT",
+            "set-cookie": "fal_session=abc; Path=/; HttpOnly",
+            "clear-site-data": '"cookies", "storage"',
+            refresh: "0; url=https://evil.example/",
+            "content-security-policy": "script-src * 'unsafe-inline'",
+            link: "<https://evil.example/x.css>; rel=preload; as=style",
+            "strict-transport-security": "max-age=63072000; includeSubDomains; preload",
+            "www-authenticate": 'Basic realm="fal"',
+            location: "/logout",
+            "content-disposition": "inline",
+            vary: "x-upstream-only",
+            "x-fal-request-id": "req-html",
+            "x-fal-billable-units": "1",
+          },
+        });
+        const a = await call(RUN, { method: "POST", body: JSON.stringify({ prompt: "x" }) });
+        expect(a.status).toBe(200);
+        // The body and its type pass unchanged (the official client reads both).
+        expect(a.text()).toBe(html);
+        expect(a.headers["content-type"]).toBe("text/html; charset=utf-8");
+        expect(a.headers["x-fal-request-id"]).toBe("req-html");
+        expect(a.headers["x-fal-billable-units"]).toBe("1");
+        // Every call has the same URL: no cache may keep one user's answer for another.
+        expect(a.headers["cache-control"]).toBe("no-store");
+        expect(a.headers["x-content-type-options"]).toBe("nosniff");
+        // fal's HTML can never run as a document of the app's origin.
+        expect(a.headers["content-security-policy"]).toBe(
+          "default-src 'none'; frame-ancestors 'none'; sandbox",
+        );
+        for (const name of [
+          "expires",
+          "set-cookie",
+          "clear-site-data",
+          "refresh",
+          "link",
+          "strict-transport-security",
+          "www-authenticate",
+          "location",
+          "content-disposition",
+        ]) {
+          expect(a.headers[name], name).toBeUndefined();
+        }
+        expect(String(a.headers.vary ?? "")).not.toContain("x-upstream-only");
+      });
+
+      test("a 429 of fal keeps its JSON body and retry-after, and is no-store too", async () => {
+        mock.fault({
+          kind: "status",
+          status: 429,
+          body: { detail: "Too many requests" },
+          headers: {
+            "retry-after": "7",
+            "cache-control": "public, max-age=60",
+            "x-ratelimit-remaining": "0",
+          },
+        });
+        const a = await call(RUN, { method: "POST", body: JSON.stringify({ prompt: "x" }) });
+        expect(a.status).toBe(429);
+        expect(a.json()).toEqual({ detail: "Too many requests" });
+        expect(a.headers["retry-after"]).toBe("7");
+        expect(a.headers["cache-control"]).toBe("no-store");
+        expect(a.headers["x-ratelimit-remaining"]).toBeUndefined();
+      });
+
+      test("request headers named in Connection are not forwarded; a new x-fal-* header is", async () => {
+        await call(ECHO, {
+          method: "POST",
+          headers: {
+            "content-type": "application/json",
+            connection: "close, x-fal-runner-hint, x-fal-secret-hop",
+            "x-fal-runner-hint": "named in Connection",
+            "x-fal-secret-hop": "1",
+            "x-fal-request-source": "conformance",
+            "x-fal-queue-priority": "low",
+          },
+          body: "{}",
+        });
+        const seen = await mock.waitForRequest((r) => r.method === "POST");
+        expect(seen.headers["x-fal-request-source"]).toBe("conformance");
+        expect(seen.headers["x-fal-queue-priority"]).toBe("low");
+        expect(seen.headers["x-fal-runner-hint"]).toBeUndefined();
+        expect(seen.headers["x-fal-secret-hop"]).toBeUndefined();
+      });
+
+      test("a preflight allows the x-fal-* family it forwards, never cookie forwarding; the call then forwards it", async () => {
+        const pre = await call(null, {
+          method: "OPTIONS",
+          browser: false,
+          headers: {
+            origin: ALLOWED_ORIGIN,
+            "access-control-request-method": "POST",
+            "access-control-request-headers":
+              "authorization,content-type,cookie,x-fal-request-source,x-fal-target-url,x-not-forwarded",
+          },
+        });
+        expect(pre.status).toBe(204);
+        const allowed = String(pre.headers["access-control-allow-headers"])
+          .split(",")
+          .map((h) => h.trim().toLowerCase())
+          .sort();
+        // `authorization` reaches the app's authorize hook (never fal); a cookie cannot be asked for.
+        expect(allowed).toEqual([
+          "authorization",
+          "content-type",
+          "x-fal-request-source",
+          "x-fal-target-url",
+        ]);
+        expect(String(pre.headers.vary).toLowerCase()).toContain("access-control-request-headers");
+        expect(mock.requests).toHaveLength(0);
+
+        const a = await call(RUN, {
+          method: "POST",
+          browser: false,
+          headers: {
+            origin: ALLOWED_ORIGIN,
+            "content-type": "application/json",
+            authorization: "Bearer app-session-token",
+            "x-fal-request-source": "browser",
+          },
+          body: JSON.stringify({ prompt: "cors" }),
+        });
+        expect(a.status).toBe(200);
+        const seen = await mock.waitForRequest((r) => r.method === "POST");
+        expect(seen.headers["x-fal-request-source"]).toBe("browser");
+        expect(seen.headers.authorization).toBe(`Key ${mock.key}`);
+      });
+    });
+
     describe("binary bodies", () => {
       test("a 2 MiB binary body arrives byte-identical (sha256 at the mock)", async () => {
         const bytes = randomBytes(2 * 1024 * 1024);

@@ -8,7 +8,8 @@ import {
   type EndpointPolicy,
   type TargetPolicy,
 } from "../policy/index.js";
-import { DEFAULT_FORWARD_HEADERS } from "../proxy/headers.js";
+import { type AllowHeaders, allowHeadersRule } from "../proxy/cors.js";
+import { compileHeaderRule, DEFAULT_FORWARD_HEADERS, type HeaderRule } from "../proxy/headers.js";
 import { compileHostPolicy, type HostPolicy } from "../proxy/hosts.js";
 import { createMemoryStore } from "../store/memory.js";
 import type { Store } from "../store/types.js";
@@ -40,11 +41,12 @@ export interface Settings<C extends object = object> {
   allowedOrigins: ReadonlySet<string>;
   /** The host check against DNS rebinding (`allowedHosts`); `null` when it is off. */
   hosts: HostPolicy | null;
-  cors: { credentials: boolean; maxAge: number; allowHeaders: string };
+  cors: { credentials: boolean; maxAge: number; allowHeaders: AllowHeaders };
   endpoints: EndpointPolicy;
   targets: TargetPolicy;
   webhookOrigins: readonly string[];
-  forwardHeaders: readonly string[];
+  /** Which request headers go to fal (names and families). */
+  forwardHeaders: HeaderRule;
   maxBodySize: number;
   timeouts: { connect: number; headers: number; idle: number };
   path: string;
@@ -80,7 +82,6 @@ export interface UpstreamMapping {
   host: string | null;
 }
 
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9a-z-]+$/;
 const PATH = /^(\/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*\/?$/;
 
 function fail(option: string, message: string): never {
@@ -134,25 +135,16 @@ export function resolveOptions<C extends object>(options: FalgateOptions<C>): Se
   const webhookOrigins = (options.webhookOrigins ?? []).map((o) =>
     normaliseOrigin("webhookOrigins", o, true),
   );
-  const forward = new Set<string>();
-  for (const name of options.forwardHeaders ?? DEFAULT_FORWARD_HEADERS) {
-    const lower = String(name).toLowerCase();
-    if (!HEADER_NAME.test(lower))
-      fail("forwardHeaders", `has an invalid header name: ${JSON.stringify(name)}`);
-    if (
-      lower === "authorization" ||
-      lower === "cookie" ||
-      lower === "x-fal-target-url" ||
-      lower === "host" ||
-      lower === "accept-encoding"
-    ) {
-      fail("forwardHeaders", `must not contain ${lower}: falgate sets or strips it`);
-    }
-    forward.add(lower);
-  }
+  const forward = compileHeaderRule(
+    options.forwardHeaders ?? DEFAULT_FORWARD_HEADERS,
+    (message) => fail("forwardHeaders", message),
+    true,
+  );
   const corsOptions = options.cors ?? {};
-  const allowHeaders = new Set(["content-type", "accept", "authorization", "x-fal-target-url", ...forward]);
-  for (const h of corsOptions.allowHeaders ?? []) allowHeaders.add(String(h).toLowerCase());
+  const allowHeaders = allowHeadersRule(
+    forward,
+    compileHeaderRule(corsOptions.allowHeaders ?? [], (message) => fail("cors.allowHeaders", message), false),
+  );
 
   const path = options.path ?? DEFAULTS.path;
   if (typeof path !== "string" || !path.startsWith("/") || !PATH.test(path)) {
@@ -191,12 +183,12 @@ export function resolveOptions<C extends object>(options: FalgateOptions<C>): Se
     cors: {
       credentials: corsOptions.credentials ?? DEFAULTS.cors.credentials,
       maxAge: nonNegative("cors.maxAge", corsOptions.maxAge, DEFAULTS.cors.maxAge),
-      allowHeaders: [...allowHeaders].join(", "),
+      allowHeaders,
     },
     endpoints: compileEndpointPolicy(options.allowedEndpoints),
     targets: compileTargetPolicy(options.allowedTargets ?? DEFAULT_TARGETS),
     webhookOrigins,
-    forwardHeaders: [...forward],
+    forwardHeaders: forward,
     maxBodySize: nonNegative("maxBodySize", options.maxBodySize, DEFAULTS.maxBodySize),
     timeouts: {
       connect: nonNegative("timeouts.connect", options.timeouts?.connect, t.connect),

@@ -47,7 +47,12 @@ export async function decide<C extends object>(
     corsOrigin = verdict.corsOrigin;
     if (input.method === "OPTIONS" && corsOrigin !== null && input.header("access-control-request-method")) {
       record.route = "preflight";
-      return answered(settings, record, preflightReply(corsOrigin, settings), startedAt);
+      return answered(
+        settings,
+        record,
+        preflightReply(corsOrigin, input.header("access-control-request-headers"), settings),
+        startedAt,
+      );
     }
     if (!isProxyMethod(input.method)) throw methodNotAllowed(input.method);
     const env = settings.env(platform.env);

@@ -127,7 +127,7 @@ export async function forwardWithFetch(
   return new Response(relayed, { status, statusText: upstream.statusText, headers: responseHeaders });
 }
 
-/** fal's answer headers minus hop-by-hop, cookies, CORS and (when decoded) content-encoding/length, plus falgate's. */
+/** fal's answer headers on the allowlist (minus content-encoding/length when decoded), plus falgate's. */
 function answerHeaders(upstream: Headers, plan: ForwardPlan): Headers {
   const out = new Headers();
   const connection = connectionTokens(upstream.get("connection"));

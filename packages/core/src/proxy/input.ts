@@ -11,6 +11,8 @@ export interface CallInput {
   readonly url: string;
   /** A request header by lower-case name (repeated headers joined with `, `), or `null`. */
   header(name: string): string | null;
+  /** Calls `fn` with every request header (lower-case name, value as {@link header} gives it). */
+  forEachHeader(fn: (name: string, value: string) => void): void;
   /** The Fetch `Request` given to hooks (bindings without one build it on first access, without its body). */
   readonly request: Request;
   /** Reads the whole body, at most `limit` bytes (token requests); rejects with `payload_too_large` past it. */
@@ -23,6 +25,11 @@ export function webInput(request: Request): CallInput {
     method: request.method,
     url: request.url,
     header: (name) => request.headers.get(name),
+    forEachHeader: (fn) => {
+      request.headers.forEach((value, name) => {
+        fn(name, value);
+      });
+    },
     request,
     readBody: (limit) => readStream(request.body, limit),
   };

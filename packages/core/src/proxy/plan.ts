@@ -5,6 +5,7 @@ import { redact } from "../logger.js";
 import type { Settings } from "../options/resolve.js";
 import type { FalgateEnv, HookContext, Principal } from "../types.js";
 import { corsHeaders } from "./cors.js";
+import { PROXIED_ANSWER_HEADERS } from "./headers.js";
 import { bodyTooLarge } from "./input.js";
 import { errorReply, type Reply } from "./reply.js";
 
@@ -67,7 +68,10 @@ export interface ForwardPlan {
   readonly maxBodySize: number;
   /** Connect, headers and idle (between two chunks of the answer) timeouts, ms; `0` disables one. */
   readonly timeouts: { readonly connect: number; readonly headers: number; readonly idle: number };
-  /** Headers falgate adds to fal's answer (CORS, what the limits leave), as `[name, value]` pairs. */
+  /**
+   * Headers falgate adds to fal's answer, as `[name, value]` pairs: {@link PROXIED_ANSWER_HEADERS}, CORS, what the
+   * limits leave. Each replaces a header of fal's of the same name, except `vary`, which is added.
+   */
   readonly responseHeaders: ReadonlyArray<readonly [string, string]>;
   /**
    * How many bytes of fal's answer body to hand to `settle` (`0`: none). The limits read a queue submit's
@@ -135,7 +139,11 @@ export function createPlan<C extends object>(p: PlanInput<C>): ForwardPlan {
     if (mapped.host) headers.push("x-falgate-upstream-host", mapped.host);
   }
   const cors: Array<[string, string]> = corsHeaders(p.corsOrigin, settings);
-  const responseHeaders = p.limits ? [...cors, ...Object.entries(p.limits.admission.headers)] : cors;
+  // The common case (same origin, nothing limited) shares one frozen list.
+  const responseHeaders =
+    cors.length === 0 && !p.limits
+      ? PROXIED_ANSWER_HEADERS
+      : [...PROXIED_ANSWER_HEADERS, ...cors, ...(p.limits ? Object.entries(p.limits.admission.headers) : [])];
   const falgateMs = performance.now() - p.startedAt;
   let settled = false;
 
