@@ -10,6 +10,9 @@ export const falgateOptions: FalgateOptions = {
   allowedEndpoints: ["fal-ai/*", "fal-ai/fast-sdxl"],
   // Other origins of yours whose pages call this proxy (comma-separated); same-origin pages need nothing.
   allowedOrigins: list(process.env.FALGATE_ALLOWED_ORIGINS),
+  // With no `authorize` hook the proxy answers only on localhost, IPs and the names listed here (DNS rebinding,
+  // docs/security.md): deployed on a domain, name it (e.g. FALGATE_ALLOWED_HOSTS=app.example.com).
+  allowedHosts: list(process.env.FALGATE_ALLOWED_HOSTS),
   // Development: send fal traffic to a local mock (`falgate-mock`) instead of fal.ai.
   upstream: process.env.FALGATE_UPSTREAM || undefined,
 };

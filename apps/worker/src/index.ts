@@ -1,4 +1,4 @@
-import { createFalgateHandler } from "@falgate/cloudflare";
+import { allowedHostsSetting, createFalgateHandler } from "@falgate/cloudflare";
 
 /** The Worker's bindings (see wrangler.toml; FAL_KEY is a secret: `wrangler secret put FAL_KEY`). */
 export interface Env {
@@ -26,10 +26,10 @@ function list(value: string | undefined): string[] {
 // Options are built from the bindings once (Workers only see them inside fetch); FAL_KEY is read per request.
 export default createFalgateHandler<Env>((env) => {
   const endpoints = list(env.FALGATE_ALLOWED_ENDPOINTS);
-  const hosts = list(env.FALGATE_ALLOWED_HOSTS);
+  const hosts = allowedHostsSetting(env.FALGATE_ALLOWED_HOSTS);
   return {
     allowedOrigins: list(env.FALGATE_ALLOWED_ORIGINS),
-    ...(hosts.length > 0 ? { allowedHosts: hosts.includes("all") ? true : hosts } : {}),
+    ...(hosts === undefined ? {} : { allowedHosts: hosts }),
     ...(endpoints.length > 0 ? { allowedEndpoints: endpoints } : {}),
     ...(env.FALGATE_UPSTREAM ? { upstream: env.FALGATE_UPSTREAM } : {}),
   };

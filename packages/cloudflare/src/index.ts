@@ -8,6 +8,8 @@ import { toFalgate } from "@falgate/core/binding";
 import { handleTunnel } from "./tunnel.js";
 
 export type { Falgate, FalgateOptions, Principal } from "@falgate/core";
+/** `allowedHosts` from a comma-separated binding such as `FALGATE_ALLOWED_HOSTS` (`all` alone: no host check). */
+export { allowedHostsSetting } from "@falgate/core";
 export {
   createDurableObjectStore,
   type DurableObjectNamespaceLike,

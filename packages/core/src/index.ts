@@ -64,6 +64,7 @@ export {
 export { DEFAULTS } from "./options/defaults.js";
 export { DEFAULT_TARGETS } from "./policy/index.js";
 export { DEFAULT_FORWARD_HEADERS, EXPOSED_RESPONSE_HEADERS } from "./proxy/headers.js";
+export { allowedHostsSetting } from "./proxy/hosts.js";
 export {
   type AdmitPlan,
   type AdmitResult,

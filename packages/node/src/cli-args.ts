@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { DEFAULTS, type LogFormat } from "@falgate/core";
+import { allowedHostsSetting, DEFAULTS, type LogFormat } from "@falgate/core";
 import { SERVER_DEFAULTS, type ServerOptions } from "./server.js";
 
 /** How the command logs: the line format, and whether calls get a line each. */
@@ -130,13 +130,15 @@ export function parseCliArgs(argv: readonly string[], env: Env = {}): CliCommand
   if (endpoints) options.allowedEndpoints = endpoints;
   const origins = list(pick(values["allowed-origins"], "FALGATE_ALLOWED_ORIGINS"));
   if (origins) options.allowedOrigins = origins;
-  const hosts = list(pick(values["allowed-hosts"], "FALGATE_ALLOWED_HOSTS"));
-  if (hosts) {
-    if (hosts.includes("all") && hosts.length > 1) {
-      throw new CliError(`--allowed-hosts is either "all" (no host check) or a list of host names, not both`);
-    }
-    options.allowedHosts = hosts[0] === "all" ? true : hosts;
+  let hosts: true | string[] | undefined;
+  try {
+    hosts = allowedHostsSetting(pick(values["allowed-hosts"], "FALGATE_ALLOWED_HOSTS"));
+  } catch (error) {
+    throw new CliError(
+      `--allowed-hosts ${(error as Error).message.replace(/^falgate: option `allowedHosts` /, "")}`,
+    );
   }
+  if (hosts !== undefined) options.allowedHosts = hosts;
   const webhooks = list(pick(values["webhook-origins"], "FALGATE_WEBHOOK_ORIGINS"));
   if (webhooks) options.webhookOrigins = webhooks;
   if (values["allow-unauthenticated"] || flag("FALGATE_ALLOW_UNAUTHENTICATED", env))

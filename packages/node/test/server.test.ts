@@ -105,6 +105,22 @@ describe("startServer", () => {
     expect(call?.headers["x-fal-request-source"]).toBe("kept");
   });
 
+  it("asks fal for the client's Accept-Encoding, unless the client's Connection names it (hop-by-hop)", async () => {
+    const fal = await fakeFal();
+    const { proxy } = await proxyServer({ upstream: fal.url });
+    const call = async (headers: Record<string, string>) => {
+      const res = await send(proxy, {
+        method: "POST",
+        headers: { ...target("/fal-ai/fast-sdxl"), ...headers },
+        body: "{}",
+      });
+      expect(res.status).toBe(200);
+      return fal.seen.at(-1)?.headers["accept-encoding"];
+    };
+    expect(await call({ "accept-encoding": "br" })).toBe("br");
+    expect(await call({ "accept-encoding": "br", connection: "close, accept-encoding" })).not.toBe("br");
+  });
+
   it("serves sub-paths of `path`, /healthz, and a JSON 404 elsewhere", async () => {
     const fal = await fakeFal();
     const { url } = await proxyServer({ upstream: fal.url, path: "/fal/" });

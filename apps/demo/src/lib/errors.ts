@@ -19,6 +19,7 @@ const TITLES: Record<string, string> = {
   unauthorized: "Token refused",
   forbidden: "Not allowed",
   origin_not_allowed: "Origin refused",
+  host_not_allowed: "Host name refused",
   rate_limited: "Rate limit reached",
   concurrency_limited: "Too many calls at once",
   budget_exhausted: "Budget spent",

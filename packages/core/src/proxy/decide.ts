@@ -9,7 +9,7 @@ import { isTokenPath, mintFalgateToken, tokenRoute } from "../tokens/route.js";
 import type { HookContext, MintInfo, Platform, Principal } from "../types.js";
 import { ANONYMOUS, authenticate, checkOrigin, limitKey } from "./access.js";
 import { corsHeaders, preflightReply } from "./cors.js";
-import { upstreamRequestHeaders } from "./headers.js";
+import { endToEndAcceptEncoding, upstreamRequestHeaders } from "./headers.js";
 import type { CallInput } from "./input.js";
 import { bodyTooLarge } from "./input.js";
 import { resolveKey } from "./key.js";
@@ -254,7 +254,7 @@ async function plan<C extends object>(
       target,
       method,
       headers: fixedHeaders ?? upstreamRequestHeaders(input, settings.forwardHeaders, relayBody),
-      acceptEncoding: fixedHeaders ? null : input.header("accept-encoding"),
+      acceptEncoding: fixedHeaders ? null : endToEndAcceptEncoding(input),
       body,
       relayBody,
       key,

@@ -166,6 +166,16 @@ export function upstreamRequestHeaders(
 }
 
 /**
+ * The client's `Accept-Encoding` for a binding that relays fal's bytes as they come (so fal may compress for the
+ * client), or `null` when the client sent none or its `Connection` header names it (hop-by-hop, RFC 9110 §7.6.1).
+ */
+export function endToEndAcceptEncoding(input: HeaderSource): string | null {
+  const value = input.header("accept-encoding");
+  if (value === null) return null;
+  return connectionNamed(input.header("connection"))?.has("accept-encoding") ? null : value;
+}
+
+/**
  * The header names a request's `Connection` value names, or `null` when it names none (no header, `keep-alive`,
  * `close`: the common cases cost one comparison).
  */

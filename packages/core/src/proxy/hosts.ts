@@ -65,6 +65,21 @@ export function compileHostPolicy(
 }
 
 /**
+ * `allowedHosts` from a comma-separated setting (an env variable, a CLI flag): `"all"` alone means no host check
+ * (`true`), otherwise the names; `undefined` when the setting is empty. `"all"` among names throws a `TypeError`.
+ */
+export function allowedHostsSetting(value: string | undefined): true | string[] | undefined {
+  const names = (value ?? "")
+    .split(",")
+    .map((name) => name.trim())
+    .filter(Boolean);
+  if (names.length === 0) return undefined;
+  if (!names.includes("all")) return names;
+  if (names.length > 1) fail('is either "all" (no host check) or a list of host names, not both');
+  return true;
+}
+
+/**
  * Refuses a request addressed to a host name the policy does not allow (`403 host_not_allowed`): the `Host` header
  * and, with `trustProxy`, the first `X-Forwarded-Host` (the host the request URL is built from) must both pass.
  */

@@ -249,7 +249,7 @@ export function checkTunnelOrigin(
 ): void {
   const origin = request.headers.get("origin");
   if (origin !== null && settings.allowedOrigins.has(origin)) return;
-  if (settings.hosts !== null) {
+  if (settings.hosts != null) {
     checkHost(
       settings.hosts,
       { header: (name) => request.headers.get(name), url: url.href },
