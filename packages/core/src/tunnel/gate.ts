@@ -92,7 +92,7 @@ export function createTunnelGate<C extends object>(settings: Settings<C>): Tunne
         const issuer = issuerOrThrow(settings.tokenIssuer, env);
         // From here on the browser would not see an HTTP refusal: answer in-band (docs/realtime.md).
         stage = "after";
-        // Verified now, spent last: a token is used up only by the upgrade it actually opens.
+        // Verified now, spent just before the limits (below): nothing that can refuse a good upgrade spends it.
         const claims = await verifyTunnelToken(issuer, url.searchParams, app);
         const target = new URL(`https://fal.run/${app}${query}`);
         const fal = classifyTarget(target);
@@ -105,16 +105,11 @@ export function createTunnelGate<C extends object>(settings: Settings<C>): Tunne
         };
         const key = await resolveKey(() => request, env, principal, settings);
         const upstream = upstreamTarget(target, key, settings);
+        // Spent before the limits are touched, so a replayed (already spent) token is refused without taking a
+        // rate unit or a slot of its victim; a token the cap or the limits then refuse is spent too
+        // (docs/realtime.md#single-use). Nothing after taking the slots may throw.
+        await issuer.spend(claims);
         const release = await acquireSlots(settings, principal.id, fal);
-        // Last: the single-use id is spent only once nothing else can refuse the upgrade (docs/realtime.md). A
-        // refusal before this point leaves the token unspent: it may be retried until it expires, and it still
-        // opens one tunnel at most. Nothing after taking the slots may throw but this, which gives them back.
-        try {
-          await issuer.spend(claims);
-        } catch (error) {
-          release();
-          throw error;
-        }
         const record: TunnelRecord = {
           principal: principal.id,
           app,
