@@ -220,6 +220,25 @@ describe("review: a replayed token touches none of its victim's tunnel limits", 
   });
 });
 
+describe("review: the tunnel forwards no fal_webhook", () => {
+  test.each([
+    "fal_webhook=https%3A%2F%2Fevil.example%2Fhook",
+    "fal%5Fwebhook=https%3A%2F%2Fevil.example%2Fhook",
+    "FAL_WEBHOOK=https%3A%2F%2Fevil.example%2Fhook",
+    "max_buffering=5&fal_webhook=",
+  ])("`%s` is refused with HTTP 400 invalid_target before the upgrade; fal sees nothing", async (query) => {
+    const h = await start();
+    const token = await h.token();
+    const before = mock.requests.length;
+    const answer = await raw(h.port, handshake(h.port, `${h.path(token)}&${query}`));
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(errorCode(answer)).toBe("invalid_target");
+    expect(mock.requests.length).toBe(before);
+    // Refused before the token: the same token opens without the parameter.
+    await echoes(h.wsUrl(token));
+  });
+});
+
 describe("finding 9: non-canonical tunnel URLs get 404 and open nothing", () => {
   test.each([
     ["a `..` segment", `${MOUNT}/fal-ai/x/../echo/realtime`],

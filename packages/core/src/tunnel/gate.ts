@@ -2,6 +2,7 @@ import { FalgateError, isFalgateError } from "../errors.js";
 import type { TunnelRecord } from "../events/types.js";
 import type { Settings } from "../options/resolve.js";
 import { classifyTarget, type FalTarget } from "../policy/index.js";
+import { readsAsWebhook } from "../policy/webhook.js";
 import { checkHost } from "../proxy/hosts.js";
 import { resolveKey } from "../proxy/key.js";
 import { errorResponse } from "../proxy/reply.js";
@@ -280,11 +281,21 @@ function appFromPath(rest: string): string {
   return app;
 }
 
-/** The query to send to fal: the client's, minus the token; `max_buffering` must be 1..60 as in the official client. */
+/**
+ * The query to send to fal: the client's, minus the token; `max_buffering` must be 1..60 as in the official client,
+ * and no name may read as `fal_webhook` in any spelling (realtime has no webhooks; the names are re-serialised
+ * below, so `fal%5Fwebhook` would reach fal as `fal_webhook`).
+ */
 function upstreamQuery(params: URLSearchParams): string {
   const out = new URLSearchParams();
   for (const [name, value] of params) {
     if (name === TOKEN_PARAM) continue;
+    if (readsAsWebhook(name)) {
+      throw new FalgateError(
+        "invalid_target",
+        "Realtime connections take no `fal_webhook` (in any spelling).",
+      );
+    }
     if (name === "max_buffering" && !/^(?:[1-9]|[1-5][0-9]|60)$/.test(value)) {
       throw new FalgateError("invalid_target", "`max_buffering` must be an integer between 1 and 60.");
     }
