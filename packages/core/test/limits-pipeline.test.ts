@@ -1,7 +1,7 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { createFalgate } from "../src/index.js";
+import { createFalgate, type LimitsOptions } from "../src/index.js";
 
 /*
  * The limits inside the pipeline: who a call is counted against, the headers on answers, the usage route and
@@ -94,6 +94,45 @@ describe("who the limits count", () => {
     // A different claimed client, the same address seen by the proxy: the same caller.
     expect(await status("198.51.100.2, 192.0.2.9")).toBe(429);
     expect(await status("198.51.100.1, 192.0.2.10")).toBe(200);
+  });
+});
+
+describe("the default mint rate and the shared anonymous key", () => {
+  const mint = () =>
+    new Request("http://app.test/api/fal/proxy/token", {
+      method: "POST",
+      headers: { "content-type": "application/json", "sec-fetch-site": "same-origin" },
+      body: JSON.stringify({ app: "fal-ai/echo/realtime" }),
+    });
+  const instance = (limits?: LimitsOptions) =>
+    createFalgate({
+      credentials: "k:s",
+      upstream: upstream.url,
+      tokens: { secret: "limits-pipeline-secret-of-at-least-32-bytes" },
+      allowedHosts: ["app.test"],
+      logger: silent,
+      ...(limits ? { limits } : {}),
+    });
+  const statuses = async (falgate: ReturnType<typeof createFalgate>, n: number, ip?: string) => {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) out.push((await falgate.handle(mint(), { context: {}, ip })).status);
+    return out;
+  };
+
+  test("without an address, anonymous mints are not held to the default 60/min (one bucket for everyone)", async () => {
+    const falgate = instance();
+    expect(await statuses(falgate, 62)).toEqual(Array(62).fill(200));
+  });
+
+  test("with an address, the default 60/min counts each address", async () => {
+    const falgate = instance();
+    expect(await statuses(falgate, 61, "203.0.113.7")).toEqual([...Array(60).fill(200), 429]);
+    expect(await statuses(falgate, 1, "203.0.113.8")).toEqual([200]);
+  });
+
+  test("a configured rate (tokens.rate, or rate) still applies to the shared anonymous key", async () => {
+    expect(await statuses(instance({ tokens: { rate: "2/min" } }), 3)).toEqual([200, 200, 429]);
+    expect(await statuses(instance({ rate: "2/min" }), 3)).toEqual([200, 200, 429]);
   });
 });
 

@@ -180,6 +180,9 @@ describe("createTunnelGate: refusals", () => {
     ["an empty segment", "/api/fal/proxy/fal-ai//realtime", 404, "not_found"],
     ["max_buffering out of range", `/api/fal/proxy/${APP}?max_buffering=61`, 400, "invalid_target"],
     ["max_buffering not a number", `/api/fal/proxy/${APP}?max_buffering=5.5`, 400, "invalid_target"],
+    ["a fal_webhook", `/api/fal/proxy/${APP}?fal_webhook=https://hook.example/`, 400, "invalid_target"],
+    ["an encoded fal_webhook", `/api/fal/proxy/${APP}?fal%255Fwebhook[]=x`, 400, "invalid_target"],
+    ["a fal_webhook in another case", `/api/fal/proxy/${APP}?Fal_Webhook=`, 400, "invalid_target"],
   ])("%s is rejected before the upgrade", async (_name, path, status, code) => {
     const r = expectAction(await gate().decide(await upgrade(path)), "reject");
     expect(r.response.status).toBe(status);

@@ -86,8 +86,7 @@ describe("two falgate instances sharing Redis", () => {
     first.ws.send("hello");
     expect(await echoed).toBe("hello");
 
-    // B holds the principal's only slot, so a fresh token is turned away on A (and stays unspent: the id is spent
-    // only by the upgrade that opens).
+    // B holds the principal's only slot, so a fresh token is turned away on A.
     const second = open(a, await token(a));
     await second.opened;
     expect((await second.closed).code).toBe(1013);

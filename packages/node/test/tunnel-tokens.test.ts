@@ -147,7 +147,7 @@ function errorCode(answer: string): unknown {
 const upstreamSockets = () => mock.requests.filter((r) => r.websocket).length;
 const tokenRequests = () => mock.requests.filter((r) => r.path === "/tokens/");
 
-describe("finding 2: a token is spent only by the upgrade it opens", () => {
+describe("finding 2: a token is spent only once the upgrade passed its checks", () => {
   test.each<[string, Record<string, string | null>]>([
     ["no Sec-WebSocket-Key", { "Sec-WebSocket-Key": null }],
     ["a Sec-WebSocket-Key that is not 16 bytes of base64", { "Sec-WebSocket-Key": "not-a-key" }],
@@ -168,7 +168,7 @@ describe("finding 2: a token is spent only by the upgrade it opens", () => {
     },
   );
 
-  test("a token refused by the per-user cap is not spent: it opens once a slot is free, and never twice", async () => {
+  test("a token refused by the per-user cap is spent: a fresh token opens once a slot is free", async () => {
     const h = await start({ tunnel: { maxPerPrincipal: 1 } });
     const first = client(h.wsUrl(await h.token()));
     await first.opened;
@@ -179,12 +179,63 @@ describe("finding 2: a token is spent only by the upgrade it opens", () => {
     first.ws.close();
     await first.closed;
     await expect.poll(() => h.tunnel.size).toBe(0);
-    await echoes(h.wsUrl(second));
     const replay = client(h.wsUrl(second));
     expect(await replay.closed).toEqual({ code: 1008, reason: "Unauthorized" });
     expect(JSON.parse(replay.frames[0] ?? "{}")).toMatchObject({
       reason: expect.stringMatching(/already used/),
     });
+    await echoes(h.wsUrl(await h.token()));
+  });
+});
+
+describe("review: a replayed token touches none of its victim's tunnel limits", () => {
+  test("replays of a spent token take no unit of `limits.tunnels.rate`: the user's fresh token still opens", async () => {
+    const h = await start({ limits: { tunnels: { rate: "2/min" } } });
+    const spent = await h.token();
+    await echoes(h.wsUrl(spent));
+    for (let i = 0; i < 3; i++) {
+      const replay = client(h.wsUrl(spent));
+      expect(await replay.closed).toEqual({ code: 1008, reason: "Unauthorized" });
+      expect(JSON.parse(replay.frames[0] ?? "{}")).toMatchObject({
+        reason: expect.stringMatching(/already used/),
+      });
+    }
+    await echoes(h.wsUrl(await h.token()));
+  });
+
+  test("a replay against a full per-user cap is refused as Unauthorized (1008), taking no slot", async () => {
+    const h = await start({ tunnel: { maxPerPrincipal: 1 } });
+    const spent = await h.token();
+    const open = client(h.wsUrl(spent));
+    await open.opened;
+    await expect.poll(() => h.tunnel.snapshot()[0]?.state).toBe("open");
+    for (let i = 0; i < 3; i++) {
+      const replay = client(h.wsUrl(spent));
+      expect(await replay.closed).toEqual({ code: 1008, reason: "Unauthorized" });
+    }
+    open.ws.close();
+    await open.closed;
+    await expect.poll(() => h.tunnel.size).toBe(0);
+    await echoes(h.wsUrl(await h.token()));
+  });
+});
+
+describe("review: the tunnel forwards no fal_webhook", () => {
+  test.each([
+    "fal_webhook=https%3A%2F%2Fevil.example%2Fhook",
+    "fal%5Fwebhook=https%3A%2F%2Fevil.example%2Fhook",
+    "FAL_WEBHOOK=https%3A%2F%2Fevil.example%2Fhook",
+    "max_buffering=5&fal_webhook=",
+  ])("`%s` is refused with HTTP 400 invalid_target before the upgrade; fal sees nothing", async (query) => {
+    const h = await start();
+    const token = await h.token();
+    const before = mock.requests.length;
+    const answer = await raw(h.port, handshake(h.port, `${h.path(token)}&${query}`));
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect(errorCode(answer)).toBe("invalid_target");
+    expect(mock.requests.length).toBe(before);
+    // Refused before the token: the same token opens without the parameter.
+    await echoes(h.wsUrl(token));
   });
 });
 

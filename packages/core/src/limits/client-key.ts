@@ -1,3 +1,9 @@
+/**
+ * The key anonymous callers are counted against when the binding knows no address (the Next adapter, a binding
+ * without `ip`): one bucket all of them share. It is also the anonymous principal's id.
+ */
+export const SHARED_CLIENT_KEY = "anonymous";
+
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 const HEX_GROUP = /^[0-9a-f]{1,4}$/;
 /** Longest unparsable address kept as is (a key, not a log line). */

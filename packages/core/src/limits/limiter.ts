@@ -4,6 +4,7 @@ import type { FalTarget } from "../policy/classify.js";
 import { createMemoryStore, isLocalStore } from "../store/memory.js";
 import type { AdmitPlan, AdmitResult, SettlePlan, Store } from "../store/types.js";
 import type { Logger } from "../types.js";
+import { SHARED_CLIENT_KEY } from "./client-key.js";
 import { type PolicyState, rateLimitHeaders, seconds } from "./headers.js";
 import type { BudgetPeriod, LimitsOptions, Rate, ResolvedLimits } from "./options.js";
 import { limitsCalls, resolveLimits } from "./options.js";
@@ -203,7 +204,8 @@ class LimiterImpl implements Limiter {
 
   async admit(request: AdmitRequest): Promise<Admission> {
     const { principal, target } = request;
-    const template = this.template(categorize(request.kind, target), target);
+    const category = categorize(request.kind, target);
+    const template = this.template(category, target, category === "token" && principal === SHARED_CLIENT_KEY);
     if (template.empty) {
       return { headers: NO_HEADERS, reservation: new Held(principal, true, template, target, "", []) };
     }
@@ -308,9 +310,12 @@ class LimiterImpl implements Limiter {
 
   // --- admission -------------------------------------------------------------------------------------------
 
-  /** The template of a kind of call to an endpoint: each field from the most specific pattern that sets it. */
-  private template(category: Category, target: FalTarget | null): Template {
-    const cacheKey = `${category}\n${target?.kind ?? ""}\n${target?.endpointId ?? ""}`;
+  /**
+   * The template of a kind of call to an endpoint: each field from the most specific pattern that sets it. `shared`:
+   * a mint counted against the key all anonymous callers without an address share (only a configured rate applies).
+   */
+  private template(category: Category, target: FalTarget | null, shared = false): Template {
+    const cacheKey = `${category}${shared ? "*" : ""}\n${target?.kind ?? ""}\n${target?.endpointId ?? ""}`;
     let template = this.templates.get(cacheKey);
     if (template) return template;
     const { limits } = this;
@@ -323,7 +328,7 @@ class LimiterImpl implements Limiter {
       const rule = pick("rate");
       rate = rule ? (rule.rate ?? null) : limits.rate;
     } else if (category === "other") rate = limits.rate;
-    else if (category === "token") rate = limits.tokenRate;
+    else if (category === "token") rate = shared ? limits.sharedTokenRate : limits.tokenRate;
     else if (category === "tunnel") rate = limits.tunnelRate;
     let pool: Template["pool"] = null;
     if (slotted) {

@@ -74,7 +74,8 @@ export interface LimitsOptions {
   endpoints?: Readonly<Record<string, EndpointLimits>>;
   /**
    * Token mints (the token route, fal token requests) per principal, in their own window; `false`: none.
-   * On even when `limits` is not set. @default { rate: the top-level `rate`, else "60/min" }
+   * On even when `limits` is not set; the built-in "60/min" skips anonymous callers without a known address (they
+   * share one key), a configured rate does not. @default { rate: the top-level `rate`, else "60/min" }
    */
   tokens?: { rate?: RateLimit | false };
   /**
@@ -139,6 +140,11 @@ export interface EndpointRule {
 export interface ResolvedLimits {
   rate: Rate | null;
   tokenRate: Rate | null;
+  /**
+   * The mint rate of the key anonymous callers without a known address share (`SHARED_CLIENT_KEY`): `tokenRate`
+   * when configured (`tokens.rate` or `rate`), `null` when that is only the built-in default (meant per client).
+   */
+  sharedTokenRate: Rate | null;
   tunnelRate: Rate | null;
   /** Most specific first. */
   endpoints: readonly EndpointRule[];
@@ -266,6 +272,7 @@ export function resolveLimits(options: LimitsOptions | undefined, store: Store):
   const top = rate("rate", options.rate, null, "rate", "rate");
   const tokens = options.tokens ?? {};
   const tunnels = options.tunnels ?? {};
+  const configuredTokenRate = tokens.rate !== undefined || top !== null;
   const tokenRate = rate(
     "tokens.rate",
     tokens.rate,
@@ -318,6 +325,7 @@ export function resolveLimits(options: LimitsOptions | undefined, store: Store):
   const resolved: ResolvedLimits = {
     rate: top,
     tokenRate,
+    sharedTokenRate: configuredTokenRate ? tokenRate : null,
     tunnelRate,
     endpoints,
     maxConcurrent: count("maxConcurrent", options.maxConcurrent, LIMITS_DEFAULTS.maxConcurrent),

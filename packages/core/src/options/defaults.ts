@@ -57,7 +57,10 @@ export const DEFAULTS = Object.freeze({
    */
   limits: Object.freeze({
     rate: false,
-    /** Token mints per principal when neither `limits.tokens.rate` nor `limits.rate` is set. */
+    /**
+     * Token mints per principal when neither `limits.tokens.rate` nor `limits.rate` is set; not applied to the
+     * `anonymous` key that anonymous callers without a known address share.
+     */
     tokenRate: "60/min",
     maxConcurrent: 0,
     maxConcurrentTotal: 0,

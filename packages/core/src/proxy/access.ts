@@ -1,12 +1,12 @@
 import { FalgateError } from "../errors.js";
-import { clientKey } from "../limits/client-key.js";
+import { clientKey, SHARED_CLIENT_KEY } from "../limits/client-key.js";
 import type { Settings } from "../options/resolve.js";
 import type { HookContext, Principal } from "../types.js";
 import { checkHost } from "./hosts.js";
 import type { CallInput } from "./input.js";
 
 /** The principal given to every caller when `allowUnauthenticated` is on or the same-origin default admits them. */
-export const ANONYMOUS: Principal = Object.freeze({ id: "anonymous" });
+export const ANONYMOUS: Principal = Object.freeze({ id: SHARED_CLIENT_KEY });
 
 /** Where a request comes from, as far as the browser tells us. */
 export interface OriginVerdict {
@@ -105,6 +105,7 @@ function truncate(value: string): string {
  * Who the limits count a call against: the principal's id, or for anonymous callers (the same-origin default,
  * `allowUnauthenticated`) their address grouped by `clientKey`. With `trustProxy` the address is the last
  * `x-forwarded-for` entry (the one your proxy saw; earlier ones are the client's claims), otherwise the socket's.
+ * Without an address, every anonymous caller shares {@link SHARED_CLIENT_KEY}.
  */
 export function limitKey(
   principal: Principal,
@@ -118,5 +119,5 @@ export function limitKey(
     const last = input.header("x-forwarded-for")?.split(",").pop()?.trim();
     if (last) ip = last;
   }
-  return ip ? clientKey(ip) : ANONYMOUS.id;
+  return ip ? clientKey(ip) : SHARED_CLIENT_KEY;
 }

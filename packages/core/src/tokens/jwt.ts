@@ -95,8 +95,9 @@ export interface TokenIssuer {
   verify(token: string, expect?: VerifyExpectations): Promise<FalgateTokenClaims>;
   /**
    * Spends a verified token's single-use id (what `verify` does with `consume`), for a caller that verifies first
-   * and spends only once it will act on the token (the tunnel: once the upgrade is accepted). Does nothing when
-   * `singleUse` is off; throws `invalid_token` when the id was already spent, `internal_error` when the store failed.
+   * and spends only once it will act on the token (the tunnel: after its checks, before its limits). Does nothing
+   * when `singleUse` is off; throws `invalid_token` when the id was already spent, `internal_error` when the store
+   * failed.
    */
   spend(claims: FalgateTokenClaims): Promise<void>;
 }

@@ -2,6 +2,7 @@ import { FalgateError, isFalgateError } from "../errors.js";
 import type { TunnelRecord } from "../events/types.js";
 import type { Settings } from "../options/resolve.js";
 import { classifyTarget, type FalTarget } from "../policy/index.js";
+import { readsAsWebhook } from "../policy/webhook.js";
 import { checkHost } from "../proxy/hosts.js";
 import { resolveKey } from "../proxy/key.js";
 import { errorResponse } from "../proxy/reply.js";
@@ -92,7 +93,7 @@ export function createTunnelGate<C extends object>(settings: Settings<C>): Tunne
         const issuer = issuerOrThrow(settings.tokenIssuer, env);
         // From here on the browser would not see an HTTP refusal: answer in-band (docs/realtime.md).
         stage = "after";
-        // Verified now, spent last: a token is used up only by the upgrade it actually opens.
+        // Verified now, spent just before the limits (below): nothing that can refuse a good upgrade spends it.
         const claims = await verifyTunnelToken(issuer, url.searchParams, app);
         const target = new URL(`https://fal.run/${app}${query}`);
         const fal = classifyTarget(target);
@@ -105,16 +106,11 @@ export function createTunnelGate<C extends object>(settings: Settings<C>): Tunne
         };
         const key = await resolveKey(() => request, env, principal, settings);
         const upstream = upstreamTarget(target, key, settings);
+        // Spent before the limits are touched, so a replayed (already spent) token is refused without taking a
+        // rate unit or a slot of its victim; a token the cap or the limits then refuse is spent too
+        // (docs/realtime.md#single-use). Nothing after taking the slots may throw.
+        await issuer.spend(claims);
         const release = await acquireSlots(settings, principal.id, fal);
-        // Last: the single-use id is spent only once nothing else can refuse the upgrade (docs/realtime.md). A
-        // refusal before this point leaves the token unspent: it may be retried until it expires, and it still
-        // opens one tunnel at most. Nothing after taking the slots may throw but this, which gives them back.
-        try {
-          await issuer.spend(claims);
-        } catch (error) {
-          release();
-          throw error;
-        }
         const record: TunnelRecord = {
           principal: principal.id,
           app,
@@ -285,11 +281,21 @@ function appFromPath(rest: string): string {
   return app;
 }
 
-/** The query to send to fal: the client's, minus the token; `max_buffering` must be 1..60 as in the official client. */
+/**
+ * The query to send to fal: the client's, minus the token; `max_buffering` must be 1..60 as in the official client,
+ * and no name may read as `fal_webhook` in any spelling (realtime has no webhooks; the names are re-serialised
+ * below, so `fal%5Fwebhook` would reach fal as `fal_webhook`).
+ */
 function upstreamQuery(params: URLSearchParams): string {
   const out = new URLSearchParams();
   for (const [name, value] of params) {
     if (name === TOKEN_PARAM) continue;
+    if (readsAsWebhook(name)) {
+      throw new FalgateError(
+        "invalid_target",
+        "Realtime connections take no `fal_webhook` (in any spelling).",
+      );
+    }
     if (name === "max_buffering" && !/^(?:[1-9]|[1-5][0-9]|60)$/.test(value)) {
       throw new FalgateError("invalid_target", "`max_buffering` must be an integer between 1 and 60.");
     }
