@@ -16,7 +16,15 @@ export const LINGER = Object.freeze({
 });
 
 /** The parts of Node's `IncomingMessage` used to discard a body (`_dump` is how Node itself drops an unread one). */
-type Dumpable = IncomingMessage & { _dump?: () => void };
+type Dumpable = IncomingMessage & { _dump?: () => void; upgrade?: boolean };
+
+/**
+ * Node's HTTP/1 server parser as it hangs on a connection's socket: `onIncoming` is what hands each parsed request
+ * to the server (its `request` event); the parser looks it up on every request, so an own property replaces it.
+ */
+type ParsedSocket = Socket & {
+  parser?: { onIncoming?: (req: IncomingMessage, keepAlive: boolean) => number } | null;
+};
 
 /**
  * Called before an answer is written while the request body is still arriving: the answer says `Connection: close`,
@@ -33,6 +41,26 @@ export function lingerAfterAnswer(req: IncomingMessage, res: ServerResponse): vo
   if (req.complete || req.httpVersionMajor >= 2 || socket === null || socket.destroyed) return;
   // An own property shadows `net.Socket.prototype.destroySoon` for this one socket.
   socket.destroySoon = () => lingeringClose(socket, req as Dumpable);
+  // A request pipelined behind this one could never be answered (this answer closes the connection): it is
+  // dropped unseen, never handed to the handler (nor forwarded to fal), and the connection closes once the answer
+  // is out (the parser has read the whole discarded body by then; only bytes sent after it may still be unread).
+  const parser = (socket as ParsedSocket).parser;
+  if (parser && typeof parser.onIncoming === "function") {
+    parser.onIncoming = (next) => {
+      // Not an upgrade either (Node would hand the socket to `upgrade` listeners), and its body is discarded.
+      const dropped = next as Dumpable;
+      dropped.upgrade = false;
+      dropped._dump?.();
+      closeWhenAnswered(socket);
+      return 0;
+    };
+  }
+}
+
+/** Destroys the socket once everything written to it (the answer, the FIN) has gone to the kernel. */
+function closeWhenAnswered(socket: Socket): void {
+  if (socket.writableFinished) socket.destroy();
+  else socket.once("finish", () => socket.destroy());
 }
 
 function lingeringClose(socket: Socket, req: Dumpable): void {
@@ -48,6 +76,10 @@ function lingeringClose(socket: Socket, req: Dumpable): void {
   const startedAt = performance.now();
   const timer = setInterval(() => {
     if (socket.bytesRead - start > LINGER.maxBytes || performance.now() - startedAt >= LINGER.timeout) {
+      socket.destroy();
+    } else if (req.complete && socket.writableFinished) {
+      // The discarded body has ended and the answer is out: nothing of the body is left unread, so the close is no
+      // reset, and reading on would only parse what the client sends next, which can never be answered.
       socket.destroy();
     }
   }, LINGER.checkEvery);

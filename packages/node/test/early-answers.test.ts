@@ -1,7 +1,9 @@
+import type { IncomingMessage } from "node:http";
 import { connect, type Socket } from "node:net";
+import type { Duplex } from "node:stream";
 import type { Logger } from "@falgate/core";
 import { type MockFal, startMockFal } from "@falgate/mock-fal";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { type RunningServer, startServer } from "../src/index.js";
 import { LINGER } from "../src/linger.js";
 import { send } from "./helpers.js";
@@ -233,4 +235,101 @@ describe("an early 413 reaches a client that is still sending (finding 8)", () =
     expect(result.error!.sent).toBeLessThan(CAP + LINGER.maxBytes + 64 * MiB);
     expect(result.closedAfter).toBeLessThan(LINGER.timeout);
   }, 30_000);
+});
+
+/**
+ * Sends an over-the-cap POST (content-length or chunked, the body sent in full) and right behind it, on the same
+ * connection, a small valid proxied request to `second`: in the same write, or once the 413 has been read.
+ * Resolves with everything read once the client, 200 ms after the server's FIN, closes its side too.
+ */
+function pipelined(options: {
+  chunked: boolean;
+  together: boolean;
+  second: string;
+  upgrade: boolean;
+}): Promise<Upload> {
+  const { chunked, together, second, upgrade } = options;
+  const total = 2 * MiB;
+  const body = Buffer.alloc(total, 120);
+  const first = Buffer.concat([
+    Buffer.from(
+      "POST /api/fal/proxy HTTP/1.1\r\nhost: 127.0.0.1\r\n" +
+        "x-fal-target-url: https://fal.run/fal-ai/flux/dev\r\ncontent-type: application/octet-stream\r\n" +
+        (chunked ? "transfer-encoding: chunked\r\n\r\n" : `content-length: ${total}\r\n\r\n`),
+    ),
+    chunked ? Buffer.from(`${total.toString(16)}\r\n`) : Buffer.alloc(0),
+    body,
+    chunked ? Buffer.from("\r\n0\r\n\r\n") : Buffer.alloc(0),
+  ]);
+  const next = Buffer.from(
+    upgrade
+      ? `GET /api/fal/proxy/${new URL(second).pathname.slice(1)}/realtime HTTP/1.1\r\nhost: 127.0.0.1\r\n` +
+          "connection: upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\n" +
+          "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+      : "POST /api/fal/proxy HTTP/1.1\r\nhost: 127.0.0.1\r\n" +
+          `x-fal-target-url: ${second}\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}`,
+  );
+  return new Promise((resolve) => {
+    // The client keeps its side open (as a pipelining client does): only the server closes this connection.
+    const socket: Socket = connect({ port, host: "127.0.0.1", allowHalfOpen: true });
+    const result: Upload = { received: "", sent: 0, error: null, closedAfter: null };
+    let answeredAt = 0;
+    socket.on("data", (data: Buffer) => {
+      if (answeredAt === 0) {
+        answeredAt = performance.now();
+        if (!together) socket.write(next);
+      }
+      result.received += data.toString("latin1");
+    });
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      result.error = { code: error.code ?? error.message, sent: result.sent };
+    });
+    // The server's FIN follows its answer; a handled second request would reach fal within this time.
+    socket.on("end", () => setTimeout(() => socket.end(), 200));
+    socket.on("close", () => {
+      if (answeredAt !== 0) result.closedAfter = performance.now() - answeredAt;
+      resolve(result);
+    });
+    socket.write(together ? Buffer.concat([first, next]) : first);
+    result.sent = total;
+  });
+}
+
+describe("a request pipelined behind an early 413 is never handled (its answer could never be written)", () => {
+  it.each([
+    { chunked: false, together: true, upgrade: false },
+    { chunked: false, together: false, upgrade: false },
+    { chunked: true, together: true, upgrade: false },
+    { chunked: true, together: false, upgrade: false },
+    { chunked: false, together: true, upgrade: true },
+  ])(
+    "chunked: $chunked, same write: $together, a WebSocket upgrade: $upgrade",
+    async (options) => {
+      const { chunked, together } = options;
+      const second = `https://fal.run/fal-ai/pipelined/${chunked ? "chunked" : "length"}-${together}`;
+      // What Node hands to the server: the first request of each connection only, and never an upgrade.
+      const handed: string[] = [];
+      const onRequest = (req: IncomingMessage) => handed.push(`request ${req.headers["x-fal-target-url"]}`);
+      const onUpgrade = (req: IncomingMessage, socket: Duplex) => {
+        handed.push(`upgrade ${req.url}`);
+        socket.destroy();
+      };
+      server.server.on("request", onRequest).on("upgrade", onUpgrade);
+      onTestFinished(() => void server.server.off("request", onRequest).off("upgrade", onUpgrade));
+      for (let i = 0; i < 5; i++) {
+        const result = await pipelined({ ...options, second });
+        expect({ i, ...answer(result.received) }).toEqual({
+          i,
+          status: "HTTP/1.1 413 Payload Too Large",
+          code: "payload_too_large",
+          complete: true,
+        });
+        // One answer, the 413: nothing was written for the second request.
+        expect(result.received.split("HTTP/1.1 ").length - 1).toBe(1);
+      }
+      expect(handed).toEqual(Array(5).fill("request https://fal.run/fal-ai/flux/dev"));
+      expect(mock.requests.filter((r) => r.path.startsWith("/fal-ai/pipelined/"))).toEqual([]);
+    },
+    60_000,
+  );
 });
