@@ -256,18 +256,12 @@ export function tunnelTables(list, window) {
 }
 
 /**
- * The whole markdown report.
- * @param run everything the orchestrator knows: `{ machine, plan, quick, profileDir, timing, workloads, results,
- *   failures, durations, targets, elapsed, loadBefore, loadAfter, command }`
+ * The machine table both reports open with (the bench's and the soak's).
+ * @param run `{ machine, plan, command, elapsed, loadBefore, loadAfter }`
+ * @returns markdown lines
  */
-export function renderReport(run) {
-  const { machine, plan, quick, profileDir, timing, workloads, results, failures, durations, targets } = run;
-  const { elapsed, loadBefore, loadAfter, command } = run;
-  // The bench keeps about two cores busy itself; a 1-minute load above 0.5 before it started means other work.
-  const busy = loadBefore > 0.5 || loadAfter > machine.cores * 1.5;
-  const header = [
-    `# falgate benchmark results${quick ? " (quick: checks the harness, not a measurement)" : ""}${profileDir ? " (profiled: slower than normal)" : ""}`,
-    "",
+export function machineTable({ machine, plan, command, elapsed, loadBefore, loadAfter }) {
+  return [
     "| | |",
     "| --- | --- |",
     `| date | ${machine.date} |`,
@@ -279,6 +273,23 @@ export function renderReport(run) {
     `| cores | ${plan.note} |`,
     `| command | \`${command}\` (${elapsed.toFixed(0)} s) |`,
     `| load average (1 min) | ${loadBefore.toFixed(2)} before, ${loadAfter.toFixed(2)} after |`,
+  ];
+}
+
+/**
+ * The whole markdown report.
+ * @param run everything the orchestrator knows: `{ machine, plan, quick, profileDir, timing, workloads, results,
+ *   failures, durations, targets, elapsed, loadBefore, loadAfter, command }`
+ */
+export function renderReport(run) {
+  const { machine, quick, profileDir, timing, workloads, results, failures, durations, targets } = run;
+  const { loadBefore, loadAfter } = run;
+  // The bench keeps about two cores busy itself; a 1-minute load above 0.5 before it started means other work.
+  const busy = loadBefore > 0.5 || loadAfter > machine.cores * 1.5;
+  const header = [
+    `# falgate benchmark results${quick ? " (quick: checks the harness, not a measurement)" : ""}${profileDir ? " (profiled: slower than normal)" : ""}`,
+    "",
+    ...machineTable(run),
     "",
     ...(busy
       ? [

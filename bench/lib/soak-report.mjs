@@ -1,5 +1,6 @@
 // The soak's markdown report: the machine, the HTTP soak (RSS over the run, errors, handles before and after)
 // and the idle tunnels (memory per tunnel, clean closes), then every invariant with its verdict.
+import { machineTable } from "./report.mjs";
 import { describeResources } from "./soak-http.mjs";
 import { fmt, mib } from "./stats.mjs";
 
@@ -14,21 +15,11 @@ const n = (value) => (value === undefined ? "–" : Math.round(value).toLocaleSt
  * @returns the report, markdown
  */
 export function renderSoakReport(run) {
-  const { machine, plan, http, tunnels, failures } = run;
+  const { http, tunnels, failures } = run;
   const out = [
     "# falgate soak and scale",
     "",
-    "| | |",
-    "| --- | --- |",
-    `| date | ${machine.date} |`,
-    `| revision | ${machine.revision} |`,
-    `| node | ${machine.node} |`,
-    `| cpu | ${machine.cores} × ${machine.cpu} |`,
-    `| memory | ${machine.memoryGiB} GiB |`,
-    `| os | ${machine.os} |`,
-    `| cores | ${plan.note} |`,
-    `| command | \`${run.command}\` (${run.elapsed.toFixed(0)} s) |`,
-    `| load average (1 min) | ${run.loadBefore.toFixed(2)} before, ${run.loadAfter.toFixed(2)} after |`,
+    ...machineTable(run),
     "",
   ];
   if (http) out.push(...httpSection(http));
