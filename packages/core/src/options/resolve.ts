@@ -8,7 +8,7 @@ import {
   type EndpointPolicy,
   type TargetPolicy,
 } from "../policy/index.js";
-import { type AllowHeaders, allowHeadersRule } from "../proxy/cors.js";
+import { allowHeadersRule, type CorsSettings } from "../proxy/cors.js";
 import { compileHeaderRule, DEFAULT_FORWARD_HEADERS, type HeaderRule } from "../proxy/headers.js";
 import { compileHostPolicy, type HostPolicy } from "../proxy/hosts.js";
 import { createMemoryStore } from "../store/memory.js";
@@ -41,7 +41,7 @@ export interface Settings<C extends object = object> {
   allowedOrigins: ReadonlySet<string>;
   /** The host check against DNS rebinding (`allowedHosts`); `null` when it is off. */
   hosts: HostPolicy | null;
-  cors: { credentials: boolean; maxAge: number; allowHeaders: AllowHeaders };
+  cors: CorsSettings;
   endpoints: EndpointPolicy;
   targets: TargetPolicy;
   webhookOrigins: readonly string[];

@@ -1,4 +1,3 @@
-import type { Settings } from "../options/resolve.js";
 import { EXPOSED_RESPONSE_HEADERS, type HeaderRule, inHeaderRule } from "./headers.js";
 import { PROXY_METHODS } from "./methods.js";
 import type { Reply } from "./reply.js";
@@ -17,6 +16,13 @@ export interface AllowHeaders {
   readonly listed: string;
 }
 
+/** The resolved `cors` options (a part of the instance's settings). */
+export interface CorsSettings {
+  credentials: boolean;
+  maxAge: number;
+  allowHeaders: AllowHeaders;
+}
+
 /**
  * What CORS preflights allow: the base headers, the forwarded ones (the same rule, families included, so what is
  * forwarded is what a browser may send) and the app's `cors.allowHeaders` (names or families).
@@ -30,7 +36,7 @@ export function allowHeadersRule(forward: HeaderRule, extra: HeaderRule): AllowH
 /** The CORS answer headers for an allowed cross-origin caller (none for `null`). */
 export function corsHeaders(
   origin: string | null,
-  settings: Pick<Settings, "cors">,
+  settings: { readonly cors: CorsSettings },
 ): Array<[string, string]> {
   if (origin === null) return [];
   const headers: Array<[string, string]> = [["access-control-allow-origin", origin]];
@@ -47,7 +53,7 @@ export function corsHeaders(
 export function preflightReply(
   origin: string,
   requested: string | null,
-  settings: Pick<Settings, "cors">,
+  settings: { readonly cors: CorsSettings },
 ): Reply {
   const { rule, listed } = settings.cors.allowHeaders;
   let allow = listed;
