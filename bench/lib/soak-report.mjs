@@ -16,12 +16,7 @@ const n = (value) => (value === undefined ? "–" : Math.round(value).toLocaleSt
  */
 export function renderSoakReport(run) {
   const { http, tunnels, failures } = run;
-  const out = [
-    "# falgate soak and scale",
-    "",
-    ...machineTable(run),
-    "",
-  ];
+  const out = ["# falgate soak and scale", "", ...machineTable(run), ""];
   if (http) out.push(...httpSection(http));
   if (tunnels) out.push(...tunnelSection(tunnels));
   const checks = [...(http?.checks ?? []), ...(tunnels?.checks ?? [])];
